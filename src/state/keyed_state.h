@@ -1,0 +1,133 @@
+/* Keyed state backend: the interface every keyed operator keeps its state through.
+ *
+ * State is scoped by (current key, namespace) and partitioned by key group, so a snapshot
+ * or a rescale moves whole key groups. Two implementations sit behind the vtable: the heap
+ * backend (heap_backend.c: one hash table per key group and state) and, later, RocksDB
+ * (key = key group | key | namespace, one column family per state).
+ *
+ * Thread: a backend belongs to one subtask and is used only by that subtask's thread.
+ * Values and keys are opaque bytes; every pointer handed back is borrowed and valid until the
+ * next call that modifies the same state. */
+#ifndef SL_STATE_KEYED_STATE_H
+#define SL_STATE_KEYED_STATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum {
+    SL_STATE_VALUE = 0, /* one value per (key, namespace); reducing/aggregating build on it */
+    SL_STATE_LIST,      /* an append-only list of values per (key, namespace) */
+    SL_STATE_MAP,       /* a map user-key -> value per (key, namespace) */
+} sl_state_kind_t;
+
+typedef struct sl_keyed_backend_s sl_keyed_backend_t;
+
+/* Callback for iteration; returning non-zero stops the iteration and is returned by the
+ * iterating call. For lists `ukey` is NULL. */
+typedef int (*sl_state_visit_cb)(void *arg, const void *ukey, uint32_t ukey_len, const void *value,
+                                 uint32_t value_len);
+
+/* Callback for iterating every (key, namespace) of a state. */
+typedef int (*sl_state_key_visit_cb)(void *arg, const void *key, uint32_t key_len, uint32_t key_group,
+                                     const void *ns, uint32_t ns_len);
+
+typedef struct sl_keyed_backend_vtable_s {
+    int (*register_state)(sl_keyed_backend_t *b, const char *name, sl_state_kind_t kind, uint32_t *id);
+    int (*value_get)(sl_keyed_backend_t *b, uint32_t id, const void *ns, uint32_t ns_len,
+                     const void **val, uint32_t *val_len);
+    int (*value_put)(sl_keyed_backend_t *b, uint32_t id, const void *ns, uint32_t ns_len,
+                     const void *val, uint32_t val_len);
+    int (*remove)(sl_keyed_backend_t *b, uint32_t id, const void *ns, uint32_t ns_len);
+    int (*list_add)(sl_keyed_backend_t *b, uint32_t id, const void *ns, uint32_t ns_len,
+                    const void *val, uint32_t val_len);
+    int (*map_get)(sl_keyed_backend_t *b, uint32_t id, const void *ns, uint32_t ns_len,
+                   const void *ukey, uint32_t ukey_len, const void **val, uint32_t *val_len);
+    int (*map_put)(sl_keyed_backend_t *b, uint32_t id, const void *ns, uint32_t ns_len,
+                   const void *ukey, uint32_t ukey_len, const void *val, uint32_t val_len);
+    int (*map_remove)(sl_keyed_backend_t *b, uint32_t id, const void *ns, uint32_t ns_len,
+                      const void *ukey, uint32_t ukey_len);
+    int (*iterate)(sl_keyed_backend_t *b, uint32_t id, const void *ns, uint32_t ns_len,
+                   sl_state_visit_cb cb, void *arg);
+    int (*for_each_key)(sl_keyed_backend_t *b, uint32_t id, sl_state_key_visit_cb cb, void *arg);
+    size_t (*memory_bytes)(const sl_keyed_backend_t *b);
+    void (*destroy)(sl_keyed_backend_t *b);
+} sl_keyed_backend_vtable_t;
+
+struct sl_keyed_backend_s {
+    const sl_keyed_backend_vtable_t *vt;
+    uint32_t max_parallelism;
+    uint32_t kg_first; /* first key group owned, inclusive */
+    uint32_t kg_last;  /* last key group owned, inclusive */
+    /* The current key, set by the task before it calls operator code for a record or timer.
+     * Borrowed: the caller keeps the bytes alive while it calls state functions. */
+    const uint8_t *cur_key;
+    uint32_t cur_key_len;
+    uint32_t cur_kg;
+};
+
+/* Creates a heap backend owning key groups [kg_first, kg_last] of `max_parallelism`.
+ * Errors: SL_EINVAL, SL_ENOMEM. */
+int sl_heap_backend_create(uint32_t max_parallelism, uint32_t kg_first, uint32_t kg_last,
+                           sl_keyed_backend_t **out);
+
+static inline void sl_keyed_backend_set_key(sl_keyed_backend_t *b, const void *key, uint32_t len,
+                                            uint32_t kg) {
+    b->cur_key = (const uint8_t *)key;
+    b->cur_key_len = len;
+    b->cur_kg = kg;
+}
+
+/* Registers a state by name (registering the same name and kind again returns the same id;
+ * the same name with another kind is SL_EINVAL). */
+static inline int sl_state_register(sl_keyed_backend_t *b, const char *name, sl_state_kind_t kind,
+                                    uint32_t *id) {
+    return b->vt->register_state(b, name, kind, id);
+}
+/* Value state. Returns 1 and sets *val when present, 0 when absent, <0 on error. */
+static inline int sl_state_value_get(sl_keyed_backend_t *b, uint32_t id, const void *ns, uint32_t ns_len,
+                                     const void **val, uint32_t *val_len) {
+    return b->vt->value_get(b, id, ns, ns_len, val, val_len);
+}
+static inline int sl_state_value_put(sl_keyed_backend_t *b, uint32_t id, const void *ns, uint32_t ns_len,
+                                     const void *val, uint32_t val_len) {
+    return b->vt->value_put(b, id, ns, ns_len, val, val_len);
+}
+/* Removes the value, list or whole map at (current key, ns). Absent is not an error. */
+static inline int sl_state_remove(sl_keyed_backend_t *b, uint32_t id, const void *ns, uint32_t ns_len) {
+    return b->vt->remove(b, id, ns, ns_len);
+}
+static inline int sl_state_list_add(sl_keyed_backend_t *b, uint32_t id, const void *ns, uint32_t ns_len,
+                                    const void *val, uint32_t val_len) {
+    return b->vt->list_add(b, id, ns, ns_len, val, val_len);
+}
+/* Map state get: 1 found, 0 absent, <0 error. */
+static inline int sl_state_map_get(sl_keyed_backend_t *b, uint32_t id, const void *ns, uint32_t ns_len,
+                                   const void *uk, uint32_t uk_len, const void **val, uint32_t *val_len) {
+    return b->vt->map_get(b, id, ns, ns_len, uk, uk_len, val, val_len);
+}
+static inline int sl_state_map_put(sl_keyed_backend_t *b, uint32_t id, const void *ns, uint32_t ns_len,
+                                   const void *uk, uint32_t uk_len, const void *val, uint32_t val_len) {
+    return b->vt->map_put(b, id, ns, ns_len, uk, uk_len, val, val_len);
+}
+static inline int sl_state_map_remove(sl_keyed_backend_t *b, uint32_t id, const void *ns,
+                                      uint32_t ns_len, const void *uk, uint32_t uk_len) {
+    return b->vt->map_remove(b, id, ns, ns_len, uk, uk_len);
+}
+/* Visits the elements of a list (in insertion order) or the entries of a map at
+ * (current key, ns). The callback must not modify the same state. */
+static inline int sl_state_iterate(sl_keyed_backend_t *b, uint32_t id, const void *ns, uint32_t ns_len,
+                                   sl_state_visit_cb cb, void *arg) {
+    return b->vt->iterate(b, id, ns, ns_len, cb, arg);
+}
+/* Visits every (key, namespace) that has an entry in state `id`, in no particular order.
+ * The callback must not modify the same state. */
+static inline int sl_state_for_each_key(sl_keyed_backend_t *b, uint32_t id, sl_state_key_visit_cb cb,
+                                        void *arg) {
+    return b->vt->for_each_key(b, id, cb, arg);
+}
+static inline void sl_keyed_backend_destroy(sl_keyed_backend_t *b) {
+    if (b != NULL)
+        b->vt->destroy(b);
+}
+
+#endif /* SL_STATE_KEYED_STATE_H */
