@@ -135,8 +135,9 @@ void sl_row_set_ts(sl_row_builder_t *b, uint32_t i, int64_t epoch_ms);
 void sl_row_set_f64(sl_row_builder_t *b, uint32_t i, double v);
 void sl_row_set_str(sl_row_builder_t *b, uint32_t i, const char *s, uint32_t len);
 void sl_row_set_cstr(sl_row_builder_t *b, uint32_t i, const char *s);
-/* Copies field `src_i` of `src` (any type, null included) into field `i`. */
-void sl_row_copy_field(sl_row_builder_t *b, uint32_t i, const sl_row_t *src, uint32_t src_i);
+/* Copies field `src_i` of `src`, of type `type`, null included, into field `i`. */
+void sl_row_copy_field(sl_row_builder_t *b, uint32_t i, const sl_row_t *src, uint32_t src_i,
+                       sl_type_t type);
 /* Returns the finished row (valid until the next start) or the first error (SL_ENOMEM,
  * SL_ERANGE for a field index past nfields). */
 int sl_row_builder_finish(sl_row_builder_t *b, sl_row_t *out);

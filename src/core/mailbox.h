@@ -1,0 +1,66 @@
+/* The mailbox of one subtask thread: the single place that thread sleeps.
+ *
+ * Three things wake it: an input channel that became non-empty (pushed into the ready
+ * queue), a mail (an action to run on the subtask thread, from any thread), and a change the
+ * thread waits for elsewhere (credit returned, cancellation), signalled by sl_mailbox_wake().
+ * Everything is guarded by `mu`; the condition variable is broadcast on every change, and
+ * waiters re-check their condition under `mu`, so no wake-up is lost. */
+#ifndef SL_CORE_MAILBOX_H
+#define SL_CORE_MAILBOX_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef void (*sl_mail_fn)(void *arg);
+
+typedef struct sl_mail_s {
+    sl_mail_fn fn;
+    void *arg;
+} sl_mail_t;
+
+typedef struct sl_mailbox_s {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    void **ready;        /* ring of ready channels (opaque to the mailbox) */
+    uint32_t ready_cap;  /* power of two */
+    uint32_t ready_head;
+    uint32_t ready_len;
+    sl_mail_t *mails;    /* ring of mails */
+    uint32_t mail_cap;
+    uint32_t mail_head;
+    uint32_t mail_len;
+    atomic_bool cancelled;
+} sl_mailbox_t;
+
+int sl_mailbox_init(sl_mailbox_t *m);
+void sl_mailbox_destroy(sl_mailbox_t *m);
+
+/* Any thread: marks `ch` ready and wakes the owner. Errors: SL_ENOMEM. */
+int sl_mailbox_push_ready(sl_mailbox_t *m, void *ch);
+/* Any thread: queues an action for the owner thread. Errors: SL_ENOMEM. */
+int sl_mailbox_put_mail(sl_mailbox_t *m, sl_mail_fn fn, void *arg);
+/* Any thread: wakes the owner without a message (credit returned, state changed). */
+void sl_mailbox_wake(sl_mailbox_t *m);
+/* Any thread: requests cancellation and wakes the owner. */
+void sl_mailbox_cancel(sl_mailbox_t *m);
+static inline bool sl_mailbox_is_cancelled(sl_mailbox_t *m) {
+    return atomic_load_explicit(&m->cancelled, memory_order_acquire);
+}
+
+/* Owner thread: pops one mail if any (returns 1). */
+int sl_mailbox_take_mail(sl_mailbox_t *m, sl_mail_t *out);
+/* Owner thread: pops a ready channel, waiting until `deadline_ms` (CLOCK_MONOTONIC ms;
+ * INT64_MAX = no limit) when none is ready. Returns 1 with *ch set, 0 on timeout, on a mail,
+ * on a wake-up or on cancellation (the caller re-checks its conditions). */
+int sl_mailbox_wait_ready(sl_mailbox_t *m, int64_t deadline_ms, void **ch);
+/* Owner thread: waits until `cond(arg)` holds (evaluated under the mailbox lock) or the task
+ * is cancelled; with `stop_on_mail`, also returns when a mail is queued. Returns 0 when cond
+ * holds, 1 on a mail, SL_ECANCELED. */
+int sl_mailbox_wait_until(sl_mailbox_t *m, bool (*cond)(void *arg), void *arg, bool stop_on_mail);
+
+int64_t sl_monotonic_ms(void);
+int64_t sl_wall_ms(void);
+
+#endif

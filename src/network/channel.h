@@ -1,0 +1,78 @@
+/* A channel: one producer subpartition feeding one consumer input channel, with credit-based
+ * flow control.
+ *
+ * The consumer grants credit, one per buffer it is ready to hold (initially
+ * `taskmanager.network.memory.buffers-per-channel`); the producer hands over a data buffer
+ * only against credit, and gets the credit back when the consumer has processed and recycled
+ * it. A slow consumer therefore stops exactly the producers writing to it (backpressure),
+ * and the buffers in flight per channel are bounded. Events (watermarks, idleness, end of
+ * partition) need no credit; consecutive watermarks coalesce so events stay bounded too.
+ *
+ * Thread: the producer thread calls send/event, the consumer thread calls poll/release;
+ * `mu` guards the queue. The in-process channel hands buffers over without copying; the TCP
+ * channel (a later transport) keeps the same credit protocol on the wire. */
+#ifndef SL_NETWORK_CHANNEL_H
+#define SL_NETWORK_CHANNEL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/mailbox.h"
+#include "network/buffer_pool.h"
+
+typedef enum {
+    SL_CH_BUFFER = 0,  /* a data buffer of serialized records */
+    SL_CH_WATERMARK,   /* value = watermark */
+    SL_CH_IDLE,        /* the producer is idle: exclude from watermark min until data/watermark */
+    SL_CH_END,         /* end of partition: nothing follows */
+} sl_channel_entry_kind_t;
+
+typedef struct sl_channel_entry_s {
+    sl_channel_entry_kind_t kind;
+    sl_buffer_t *buf;
+    int64_t value;
+} sl_channel_entry_t;
+
+typedef struct sl_channel_s {
+    pthread_mutex_t mu;
+    sl_channel_entry_t *q; /* ring, power-of-two capacity */
+    uint32_t cap;
+    uint32_t head;
+    uint32_t len;
+    bool in_ready_queue; /* already pushed to the consumer's mailbox */
+    atomic_int credit;
+    sl_mailbox_t *consumer; /* woken when the channel becomes non-empty */
+    sl_mailbox_t *producer; /* woken when credit comes back */
+    uint32_t input;         /* consumer input index (0/1) */
+    uint32_t index;         /* channel index within that input */
+    /* Consumer-side view, touched only by the consumer thread. */
+    int64_t watermark;
+    bool idle;
+    bool ended;
+    /* Statistics, relaxed. */
+    atomic_uint_fast64_t buffers_sent;
+} sl_channel_t;
+
+int sl_channel_init(sl_channel_t *c, uint32_t credit, sl_mailbox_t *producer, sl_mailbox_t *consumer,
+                    uint32_t input, uint32_t index);
+/* Recycles any buffers still queued. */
+void sl_channel_destroy(sl_channel_t *c);
+
+static inline bool sl_channel_has_credit(sl_channel_t *c) {
+    return atomic_load_explicit(&c->credit, memory_order_acquire) > 0;
+}
+/* Producer: hands over a buffer; the caller has checked credit. Errors: SL_ENOMEM. */
+int sl_channel_send(sl_channel_t *c, sl_buffer_t *buf);
+/* Producer: enqueues an event (watermark, idle, end). */
+int sl_channel_event(sl_channel_t *c, sl_channel_entry_kind_t kind, int64_t value);
+/* Consumer: pops the next entry; returns 1, or 0 when empty. When the channel is left
+ * non-empty it stays in the consumer's ready queue. */
+int sl_channel_poll(sl_channel_t *c, sl_channel_entry_t *e);
+/* Consumer: a data buffer was fully processed: recycle it and return one credit. */
+void sl_channel_release(sl_channel_t *c, sl_buffer_t *buf);
+/* Number of queued entries (backlog), for metrics. */
+uint32_t sl_channel_backlog(sl_channel_t *c);
+
+#endif

@@ -1,0 +1,117 @@
+/* The operator interface: what the task runtime calls, and what operators may call back.
+ *
+ * DESIGN
+ * An operator is created from plain data, (kind, params, schemas), by the factory registered
+ * for its kind (operator_registry.c), so a JobGraph can be shipped to another process and
+ * rebuilt there. A chain of operators runs on one subtask thread: each operator's output either
+ * feeds the next operator of the chain by direct call (a batch at a time) or a record writer
+ * towards the network. All callbacks run on the subtask thread; operators take no locks.
+ *
+ * Life cycle: create -> open -> { process | watermark | timer }* -> end_input -> finish -> close.
+ * After any callback returns an error the task fails and only close is called. */
+#ifndef SL_OPERATORS_OPERATOR_H
+#define SL_OPERATORS_OPERATOR_H
+
+#include <sluice/function.h>
+#include <sluice/row.h>
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct sl_config_s;
+#include "core/params.h"
+#include "operators/batch.h"
+#include "operators/key_selector.h"
+#include "operators/output.h"
+#include "state/keyed_state.h"
+#include "state/timer_service.h"
+
+typedef struct sl_operator_s sl_operator_t;
+
+#define SL_WATERMARK_MIN INT64_MIN
+#define SL_WATERMARK_MAX INT64_MAX
+
+typedef struct sl_operator_vtable_s {
+    const char *kind;
+    /* Parses params, resolves symbols, registers state. Errors carry a message via
+     * sl_operator_fail(). */
+    int (*open)(sl_operator_t *op);
+    /* A batch of records from input 0 or 1 (two-input operators). */
+    int (*process)(sl_operator_t *op, uint32_t input, sl_batch_t *in);
+    /* The combined input watermark advanced to `wm`. NULL means the default: fire event-time
+     * timers <= wm (calling `timer`), then forward the watermark downstream. */
+    int (*watermark)(sl_operator_t *op, int64_t wm);
+    /* A timer registered through the timer service fired; the current key is already set. */
+    int (*timer)(sl_operator_t *op, sl_timer_domain_t domain, const sl_timer_t *t);
+    /* Input `input` has ended (all its channels finished). May be NULL. */
+    int (*end_input)(sl_operator_t *op, uint32_t input);
+    /* All inputs ended and the final watermark was processed: emit what is left. May be NULL. */
+    int (*finish)(sl_operator_t *op);
+    /* Releases everything; called exactly once, also after a failure. May be NULL. */
+    void (*close)(sl_operator_t *op);
+    /* Bytes of the operator struct (sl_operator_t must be its first member). */
+    size_t size;
+    /* Number of inputs: 0 (source), 1 or 2. */
+    uint32_t ninputs;
+    /* True when the operator needs keyed state (its inputs arrive keyed). */
+    bool keyed;
+} sl_operator_vtable_t;
+
+/* User-function context: public opaque type of <sluice/function.h>, defined here. */
+struct sl_fn_ctx_s {
+    sl_operator_t *op;
+};
+
+struct sl_collector_s {
+    sl_output_t *out;
+    uint32_t nfields;
+    int64_t ts; /* timestamp given to rows emitted through this collector */
+};
+
+struct sl_operator_s {
+    const sl_operator_vtable_t *vt;
+    const char *name;                 /* borrowed from the job graph */
+    const sl_params_t *params;        /* borrowed from the job graph */
+    const struct sl_config_s *config; /* borrowed from the job */
+    const sl_schema_t *in_schema[2];  /* borrowed; NULL for absent inputs */
+    const sl_schema_t *out_schema;    /* borrowed; NULL for sinks */
+    sl_key_selector_t key[2];         /* how each input is keyed (keyed operators) */
+    sl_key_buf_t key_buf;             /* scratch for the current record's key */
+    uint32_t subtask_index;
+    uint32_t parallelism;
+    uint32_t max_parallelism;
+    void *user_lib;                   /* dlopen handle of the job library, NULL = this program */
+    sl_keyed_backend_t *state;        /* owned by the task; NULL for non-keyed operators */
+    sl_timer_service_t *timers;       /* owned by the task */
+    int64_t current_watermark;
+    int64_t (*now_ms)(void);          /* processing-time clock, replaceable in tests */
+    sl_output_t *out;                 /* owned by the task; NULL for sinks */
+    sl_fn_ctx_t fn_ctx;
+    char *error;                      /* message buffer owned by the task */
+    size_t error_len;
+    /* Counters read by the progress display; written only by the subtask thread. */
+    uint64_t records_in;
+};
+
+/* Records a failure message (first one wins) and returns `err`. */
+int sl_operator_fail(sl_operator_t *op, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Resolves a user function symbol named by param `key` (in the job library, else in this
+ * program). SL_ESYMBOL with a message naming symbol and operator when missing. */
+int sl_operator_symbol(sl_operator_t *op, const char *key, bool required, void **out);
+
+/* Extracts the key of `row` from input `input`, and makes it the current key of the state
+ * backend. Returns the key group or a negative error. */
+int sl_operator_set_key(sl_operator_t *op, uint32_t input, const sl_row_t *row);
+
+/* Default watermark handling: fires due event-time timers, then forwards `wm`. */
+int sl_operator_default_watermark(sl_operator_t *op, int64_t wm);
+
+/* Fires processing-time timers due at `now`. */
+int sl_operator_fire_proc_timers(sl_operator_t *op, int64_t now);
+
+/* ---- Registry: kind -> vtable ---- */
+const sl_operator_vtable_t *sl_operator_lookup(const char *kind);
+
+#endif
