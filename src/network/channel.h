@@ -46,7 +46,7 @@ typedef struct sl_channel_s {
     sl_mailbox_t *consumer; /* woken when the channel becomes non-empty */
     sl_mailbox_t *producer; /* woken when credit comes back */
     uint32_t input;         /* consumer input index (0/1) */
-    uint32_t index;         /* channel index within that input */
+    uint32_t index;         /* position among all input channels of the consumer task */
     /* Consumer-side view, touched only by the consumer thread. */
     int64_t watermark;
     bool idle;

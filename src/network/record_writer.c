@@ -124,6 +124,7 @@ static int write_to(sl_record_writer_t *w, uint32_t i, const sl_row_t *row, int6
 }
 
 int sl_record_writer_write(sl_record_writer_t *w, const sl_row_t *row, int64_t ts) {
+    w->records_out++;
     switch (w->partitioner) {
     case SL_PART_FORWARD:
         return write_to(w, 0, row, ts);

@@ -42,6 +42,7 @@ typedef struct sl_record_writer_s {
     uint32_t next_rr;
     bool flush_every_record;
     uint64_t bytes_out;
+    uint64_t records_out;
     uint64_t backpressured_ms; /* time spent waiting for credit */
 } sl_record_writer_t;
 
