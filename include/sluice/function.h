@@ -33,6 +33,11 @@ int sl_fn_fail(sl_fn_ctx_t *ctx, int err, const char *fmt, ...) __attribute__((f
 int sl_fn_value_get(sl_fn_ctx_t *ctx, const char *state, const void **val, uint32_t *len);
 int sl_fn_value_put(sl_fn_ctx_t *ctx, const char *state, const void *val, uint32_t len);
 int sl_fn_value_clear(sl_fn_ctx_t *ctx, const char *state);
+/* List state by name: append, visit in order (stop by returning non-zero), clear. */
+int sl_fn_list_add(sl_fn_ctx_t *ctx, const char *state, const void *val, uint32_t len);
+int sl_fn_list_visit(sl_fn_ctx_t *ctx, const char *state,
+                     int (*cb)(void *arg, const void *val, uint32_t len), void *arg);
+int sl_fn_list_clear(sl_fn_ctx_t *ctx, const char *state);
 /* Registers an event-time (or processing-time) timer for the current key. */
 int sl_fn_timer_event(sl_fn_ctx_t *ctx, int64_t ts);
 int sl_fn_timer_proc(sl_fn_ctx_t *ctx, int64_t ts);

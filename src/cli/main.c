@@ -1,9 +1,38 @@
-/* The `sluice` command line. */
+/* The `sluice` command line: dispatches to subcommands. */
 #include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: sluice <command> [options]\n"
+            "commands:\n"
+            "  run       run a built-in job (wordcount) or a job library (job.so) on the mini-cluster\n"
+            "  nexmark   run a Nexmark query (q0 q1 q2 q3 q4 q5 q7 q8) on generated events\n"
+            "  version   print the version\n"
+            "Run 'sluice <command> --help' for the options of a command.\n");
+}
 
 int main(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "sluice: not yet implemented\n");
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "run") == 0)
+        return sl_cmd_run(argc - 1, argv + 1);
+    if (strcmp(cmd, "nexmark") == 0)
+        return sl_cmd_nexmark(argc - 1, argv + 1);
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        printf("sluice 0.1.0\n");
+        return 0;
+    }
+    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    fprintf(stderr, "sluice: unknown command '%s'\n", cmd);
+    usage(stderr);
     return 2;
 }

@@ -48,8 +48,16 @@ typedef struct sl_operator_vtable_s {
     int (*end_input)(sl_operator_t *op, uint32_t input);
     /* All inputs ended and the final watermark was processed: emit what is left. May be NULL. */
     int (*finish)(sl_operator_t *op);
-    /* Releases everything; called exactly once, also after a failure. May be NULL. */
+    /* Releases everything; called exactly once, also after a failure and also when open was
+     * never called (the struct is then as calloc left it). May be NULL. */
     void (*close)(sl_operator_t *op);
+    /* Sources only: emit up to `budget` records into op->out; set *end when the input is
+     * exhausted (bounded sources). Must not block for long: return with nothing emitted when
+     * no data is ready (a socket), so the task can run timers and flushes. */
+    int (*source_poll)(sl_operator_t *op, uint32_t budget, bool *end);
+    /* Called every pipeline.auto-watermark-interval with processing time `now` (ms); used by
+     * the watermark generator and idleness detection. May be NULL. */
+    int (*tick)(sl_operator_t *op, int64_t now);
     /* Bytes of the operator struct (sl_operator_t must be its first member). */
     size_t size;
     /* Number of inputs: 0 (source), 1 or 2. */

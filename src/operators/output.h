@@ -14,6 +14,7 @@
 #include "operators/batch.h"
 
 struct sl_operator_s;
+#define SL_OUTPUT_MAX_EXTRA 7
 struct sl_record_writer_s;
 
 typedef struct sl_output_s {
@@ -23,11 +24,22 @@ typedef struct sl_output_s {
     struct sl_operator_s *next;       /* chained operator, or NULL */
     uint32_t next_input;              /* which input of `next` this feeds */
     struct sl_record_writer_s *writer; /* network writer, or NULL (then next or a sink) */
+    /* Further consumers when a stream fans out to several operators (rare). */
+    uint32_t nextra;
+    struct sl_operator_s *extra_next[SL_OUTPUT_MAX_EXTRA];
+    uint32_t extra_next_input[SL_OUTPUT_MAX_EXTRA];
+    struct sl_record_writer_s *extra_writer[SL_OUTPUT_MAX_EXTRA];
     uint64_t records_out;             /* read by the progress display (relaxed) */
     int64_t last_watermark;
 } sl_output_t;
 
 int sl_output_init(sl_output_t *o, uint32_t nfields);
+/* Adds a consumer: a chained operator (with its input index) or a record writer.
+ * Errors: SL_ERANGE past 1 + SL_OUTPUT_MAX_EXTRA consumers of each kind. */
+int sl_output_add_next(sl_output_t *o, struct sl_operator_s *next, uint32_t input);
+int sl_output_add_writer(sl_output_t *o, struct sl_record_writer_s *w);
+/* Runs `op` on a batch, then pushes what it emitted down the chain. */
+int sl_operator_run_batch(struct sl_operator_s *op, uint32_t input, sl_batch_t *b);
 void sl_output_destroy(sl_output_t *o);
 
 /* Pushes buffered rows downstream. Called by the chain driver after each operator call. */

@@ -1,0 +1,36 @@
+/* Shared pieces of the `sluice` subcommands: configuration options, running a built job on
+ * the mini-cluster with the progress display, and error reporting. */
+#ifndef SL_CLI_CLI_H
+#define SL_CLI_CLI_H
+
+#include <sluice/job.h>
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/config.h"
+
+typedef struct sl_cli_run_opts_s {
+    sl_config_t *config;
+    bool progress;      /* live display (default: when stderr is a terminal) */
+    bool quiet;         /* no summary */
+    void *user_lib;     /* dlopen handle of the job library, or NULL */
+} sl_cli_run_opts_t;
+
+/* Handles one common option at argv[*i] (-c/--config FILE, -D key=value, --parallelism N,
+ * -p N, --progress, --no-progress, --quiet). Returns 1 when consumed (advancing *i past its
+ * value), 0 when not a common option, or exits with status 2 and a message on a bad value. */
+int sl_cli_common_option(sl_cli_run_opts_t *o, int argc, char **argv, int *i);
+
+/* Parses an unsigned integer option value or exits 2 naming the option. */
+uint64_t sl_cli_parse_u64(const char *opt, const char *value, uint64_t min, uint64_t max);
+
+/* Finalizes and runs the job; prints the summary. Returns the process exit status. */
+int sl_cli_execute(sl_job_t *job, sl_cli_run_opts_t *o);
+
+void sl_cli_die(int status, const char *fmt, ...) __attribute__((noreturn, format(printf, 2, 3)));
+
+int sl_cmd_run(int argc, char **argv);
+int sl_cmd_nexmark(int argc, char **argv);
+
+#endif

@@ -1,0 +1,97 @@
+/* `sluice run`: runs a built-in job or a user job library on the embedded mini-cluster.
+ *
+ *   sluice run [options] wordcount [--input FILE] [--lines N] [--output FILE]
+ *   sluice run [options] path/to/job.so [job arguments...]
+ *
+ * A job library exports `int sluice_job_main(sl_job_t *job, int argc, char **argv)` that
+ * builds the job with <sluice/job.h>; its functions are found in it by symbol. */
+#include <sluice/error.h>
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+
+static void usage(void) {
+    fprintf(stderr,
+            "usage: sluice run [options] wordcount [--input FILE] [--lines N] [--output FILE]\n"
+            "       sluice run [options] JOB.so [job arguments...]\n"
+            "options: -c FILE  -D key=value  -p N  --progress  --no-progress  --quiet\n");
+}
+
+static int build_wordcount(sl_job_t *job, int argc, char **argv) {
+    const char *input = NULL, *output = NULL;
+    uint64_t lines = 100000;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--input") == 0 && i + 1 < argc)
+            input = argv[++i];
+        else if (strcmp(argv[i], "--output") == 0 && i + 1 < argc)
+            output = argv[++i];
+        else if (strcmp(argv[i], "--lines") == 0 && i + 1 < argc)
+            lines = sl_cli_parse_u64("--lines", argv[++i], 1, UINT64_MAX);
+        else
+            sl_cli_die(2, "wordcount: unknown argument '%s' (expected --input FILE, --lines N, --output FILE)",
+                       argv[i]);
+    }
+    sl_stream_t *text = input ? sl_source_lines(job, "lines", input)
+                              : sl_source_generator(job, "text", "sl_builtin_text_generator", "line:string", lines);
+    sl_stream_t *words = sl_stream_flat_map(text, "split", "sl_builtin_split_words", "word:string");
+    sl_stream_t *counts = sl_stream_aggregate(sl_stream_key_by(words, "word"), "count", "count()");
+    sl_stream_t *final = sl_stream_process(sl_stream_key_by(counts, "word"), "final-count", "sl_nexmark_latest",
+                                           "sl_nexmark_latest_timer", NULL);
+    sl_stream_t *sink = output ? sl_sink_csv(final, "result", output) : sl_sink_print(final, "print");
+    sl_stream_parallelism(sink, 1);
+    return sl_job_error(job) ? SL_EJOB : 0;
+}
+
+int sl_cmd_run(int argc, char **argv) {
+    sl_cli_run_opts_t o = {.progress = isatty(STDERR_FILENO)};
+    if (sl_config_create(&o.config) != 0)
+        sl_cli_die(1, "out of memory");
+    int i = 1;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            usage();
+            return 0;
+        }
+        if (!sl_cli_common_option(&o, argc, argv, &i)) {
+            usage();
+            sl_cli_die(2, "run: unknown option '%s'", argv[i]);
+        }
+    }
+    if (i >= argc) {
+        usage();
+        sl_cli_die(2, "run: which job? give 'wordcount' or the path of a job library");
+    }
+    const char *what = argv[i++];
+    sl_job_t *job;
+    if (sl_job_create(what, &job) != 0)
+        sl_cli_die(1, "out of memory");
+    int rc;
+    if (strcmp(what, "wordcount") == 0) {
+        rc = build_wordcount(job, argc - i, argv + i);
+    } else {
+        if (access(what, R_OK) != 0)
+            sl_cli_die(2, "run: cannot read job library '%s': %s", what, strerror(errno));
+        o.user_lib = dlopen(what, RTLD_NOW | RTLD_LOCAL);
+        if (o.user_lib == NULL)
+            sl_cli_die(2, "run: cannot load job library '%s': %s", what, dlerror());
+        sl_job_main_fn entry = (sl_job_main_fn)dlsym(o.user_lib, SL_JOB_MAIN_SYMBOL);
+        if (entry == NULL)
+            sl_cli_die(2, "run: job library '%s' has no entry point '%s' (define int %s(sl_job_t *, int, char **))",
+                       what, SL_JOB_MAIN_SYMBOL, SL_JOB_MAIN_SYMBOL);
+        rc = entry(job, argc - i + 1, argv + i - 1);
+        if (rc && !sl_job_error(job))
+            sl_cli_die(2, "run: %s of '%s' returned %s", SL_JOB_MAIN_SYMBOL, what, sl_err_name(rc));
+    }
+    if (rc || sl_job_error(job))
+        sl_cli_die(2, "invalid job: %s", sl_job_error(job) ? sl_job_error(job) : sl_strerror(rc));
+    int status = sl_cli_execute(job, &o);
+    sl_job_destroy(job);
+    sl_config_destroy(o.config);
+    /* The library stays loaded until exit: operators may still reference its symbols. */
+    return status;
+}

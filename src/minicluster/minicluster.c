@@ -1,0 +1,352 @@
+/* Embedded mini-cluster (see minicluster.h): deployment of tasks and channels, the run loop
+ * that waits for tasks and samples progress, failure propagation and teardown. */
+#include "minicluster/minicluster.h"
+
+#include <sluice/error.h>
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "core/mailbox.h"
+#include "network/buffer_pool.h"
+#include "taskexecutor/task.h"
+
+static volatile sig_atomic_t cancel_requested;
+
+void sl_minicluster_request_cancel(void) { cancel_requested = 1; }
+
+/* Channels of one job edge between vertices: src_par x dst_par, or src_par for forward. */
+typedef struct {
+    const sl_stream_edge_t *edge;
+    uint32_t src_par;
+    uint32_t dst_par;
+    sl_channel_t *channels; /* [i * dst_par + j], or [i] for forward */
+    bool forward;
+} edge_channels_t;
+
+typedef struct {
+    const sl_job_graph_t *g;
+    const sl_config_t *config;
+    uint32_t ntms;
+    sl_network_memory_t *tms;
+    uint32_t slots_per_tm;
+    edge_channels_t *edges;
+    uint32_t nedges;
+    sl_task_t **tasks;    /* tasks[v][i] */
+    uint32_t ntasks;
+    sl_mailbox_t done;    /* woken when a task ends */
+    atomic_uint finished;
+    atomic_uint failed;
+} cluster_t;
+
+static sl_channel_t *channel_at(edge_channels_t *ec, uint32_t i, uint32_t j) {
+    return ec->forward ? &ec->channels[i] : &ec->channels[(size_t)i * ec->dst_par + j];
+}
+
+static void on_task_done(void *arg, sl_task_t *t) {
+    cluster_t *c = arg;
+    if (sl_task_state(t) == SL_TASK_FAILED)
+        atomic_fetch_add(&c->failed, 1);
+    atomic_fetch_add(&c->finished, 1);
+    sl_mailbox_wake(&c->done);
+}
+
+static int create_edges(cluster_t *c, char *err, size_t errlen) {
+    const sl_job_graph_t *g = c->g;
+    c->edges = sl_calloc(g->nedges ? g->nedges : 1, sizeof *c->edges);
+    if (c->edges == NULL)
+        return SL_ENOMEM;
+    int64_t credit = sl_config_int(c->config, "taskmanager.network.memory.buffers-per-channel");
+    for (uint32_t e = 0; e < g->nedges; e++) {
+        const sl_stream_edge_t *ed = &g->edges[e];
+        if (ed->chained)
+            continue;
+        edge_channels_t *ec = &c->edges[c->nedges++];
+        ec->edge = ed;
+        ec->src_par = g->vertices[g->nodes[ed->src].vertex].parallelism;
+        ec->dst_par = g->vertices[g->nodes[ed->dst].vertex].parallelism;
+        ec->forward = ed->partitioner == SL_PART_FORWARD;
+        if (ec->forward && ec->src_par != ec->dst_par) {
+            snprintf(err, errlen, "forward edge between different parallelisms");
+            return SL_EJOB;
+        }
+        size_t n = ec->forward ? ec->src_par : (size_t)ec->src_par * ec->dst_par;
+        ec->channels = sl_calloc(n, sizeof *ec->channels);
+        if (ec->channels == NULL)
+            return SL_ENOMEM;
+        /* Mailboxes are bound after the tasks exist; credit is set now. */
+        for (size_t k = 0; k < n; k++)
+            if (sl_channel_init(&ec->channels[k], (uint32_t)credit, NULL, NULL, ed->dst_input, 0))
+                return SL_ENOMEM;
+    }
+    return 0;
+}
+
+/* Input channels of subtask j of vertex v, in edge order; sets each channel's index. */
+static int gather_inputs(cluster_t *c, uint32_t v, uint32_t j, sl_channel_t ***out, uint32_t *n) {
+    uint32_t count = 0;
+    for (uint32_t e = 0; e < c->nedges; e++) {
+        edge_channels_t *ec = &c->edges[e];
+        if (c->g->nodes[ec->edge->dst].vertex == v)
+            count += ec->forward ? 1 : ec->src_par;
+    }
+    *n = count;
+    *out = NULL;
+    if (count == 0)
+        return 0;
+    sl_channel_t **list = sl_calloc(count, sizeof *list);
+    if (list == NULL)
+        return SL_ENOMEM;
+    uint32_t k = 0;
+    for (uint32_t e = 0; e < c->nedges; e++) {
+        edge_channels_t *ec = &c->edges[e];
+        if (c->g->nodes[ec->edge->dst].vertex != v)
+            continue;
+        if (ec->forward) {
+            list[k] = channel_at(ec, j, j);
+            list[k]->index = k;
+            k++;
+        } else {
+            for (uint32_t i = 0; i < ec->src_par; i++) {
+                list[k] = channel_at(ec, i, j);
+                list[k]->index = k;
+                k++;
+            }
+        }
+    }
+    *out = list;
+    return 0;
+}
+
+static int deploy_task(cluster_t *c, uint32_t v, uint32_t i, char *err, size_t errlen) {
+    const sl_job_vertex_t *vx = &c->g->vertices[v];
+    sl_task_wiring_t w = {0};
+    int rc = gather_inputs(c, v, i, &w.in_channels, &w.nin);
+    if (rc)
+        return rc;
+    const sl_stream_edge_t *oe[64];
+    sl_channel_t **oc[64];
+    sl_channel_t *storage[64][256];
+    uint32_t on[64];
+    for (uint32_t e = 0; e < c->nedges; e++) {
+        edge_channels_t *ec = &c->edges[e];
+        if (c->g->nodes[ec->edge->src].vertex != v)
+            continue;
+        if (w.nout == 64 || ec->dst_par > 256) {
+            sl_free(w.in_channels);
+            snprintf(err, errlen, "vertex '%s': too many outputs for the mini-cluster", vx->name);
+            return SL_EJOB;
+        }
+        uint32_t n = ec->forward ? 1 : ec->dst_par;
+        for (uint32_t j = 0; j < n; j++)
+            storage[w.nout][j] = ec->forward ? channel_at(ec, i, i) : channel_at(ec, i, j);
+        oe[w.nout] = ec->edge;
+        oc[w.nout] = storage[w.nout];
+        on[w.nout] = n;
+        w.nout++;
+    }
+    w.out_edges = oe;
+    w.out_channels = oc;
+    w.out_nchannels = on;
+    uint32_t slot = i;
+    sl_network_memory_t *nm = &c->tms[slot / c->slots_per_tm];
+    sl_task_t *t = &c->tasks[v][i];
+    rc = sl_task_init(t, c->g, v, i, c->config, NULL, &w, nm, on_task_done, c);
+    if (rc && err[0] == '\0')
+        snprintf(err, errlen, "deploying %.200s (%u/%u): %.700s", vx->name, i + 1, vx->parallelism,
+                 t->error[0] ? t->error : sl_strerror(rc));
+    /* Bind mailboxes: this task consumes its inputs and produces into its outputs. */
+    for (uint32_t k = 0; k < w.nin; k++)
+        w.in_channels[k]->consumer = &t->mailbox;
+    for (uint32_t e = 0; e < w.nout; e++)
+        for (uint32_t j = 0; j < on[e]; j++)
+            oc[e][j]->producer = &t->mailbox;
+    sl_free(w.in_channels);
+    return rc;
+}
+
+static void collect_progress(cluster_t *c, sl_vertex_progress_t *vp) {
+    for (uint32_t v = 0; v < c->g->nvertices; v++) {
+        const sl_job_vertex_t *vx = &c->g->vertices[v];
+        sl_vertex_progress_t *p = &vp[v];
+        memset(p, 0, sizeof *p);
+        p->name = vx->name;
+        p->parallelism = vx->parallelism;
+        for (uint32_t i = 0; i < vx->parallelism; i++) {
+            sl_task_t *t = &c->tasks[v][i];
+            p->records_in += atomic_load_explicit(&t->records_in, memory_order_relaxed);
+            p->records_out += atomic_load_explicit(&t->records_out, memory_order_relaxed);
+            p->backpressured_ms += atomic_load_explicit(&t->backpressured_ms, memory_order_relaxed);
+            sl_task_state_t s = sl_task_state(t);
+            if (s == SL_TASK_RUNNING)
+                p->running++;
+            else if (s == SL_TASK_FINISHED)
+                p->finished++;
+        }
+    }
+}
+
+static void cancel_all(cluster_t *c) {
+    for (uint32_t v = 0; v < c->g->nvertices; v++)
+        for (uint32_t i = 0; i < c->g->vertices[v].parallelism; i++)
+            sl_task_cancel(&c->tasks[v][i]);
+}
+
+/* Finds the root cause: the first failed task's message. */
+static void first_failure(cluster_t *c, sl_job_result_t *r) {
+    for (uint32_t v = 0; v < c->g->nvertices; v++)
+        for (uint32_t i = 0; i < c->g->vertices[v].parallelism; i++) {
+            sl_task_t *t = &c->tasks[v][i];
+            if (sl_task_state(t) == SL_TASK_FAILED && r->error[0] == '\0')
+                snprintf(r->error, sizeof r->error, "%.200s (%u/%u): %.700s", c->g->vertices[v].name, i + 1,
+                         c->g->vertices[v].parallelism, t->error);
+        }
+}
+
+static void teardown(cluster_t *c, uint32_t deployed_vertices) {
+    /* Channels first: queued buffers go back to the writers' pools before pools are freed. */
+    for (uint32_t e = 0; e < c->nedges; e++) {
+        edge_channels_t *ec = &c->edges[e];
+        size_t n = ec->forward ? ec->src_par : (size_t)ec->src_par * ec->dst_par;
+        for (size_t k = 0; ec->channels && k < n; k++)
+            sl_channel_destroy(&ec->channels[k]);
+        sl_free(ec->channels);
+    }
+    sl_free(c->edges);
+    for (uint32_t v = 0; c->tasks && v < deployed_vertices; v++) {
+        for (uint32_t i = 0; c->tasks[v] && i < c->g->vertices[v].parallelism; i++)
+            if (c->tasks[v][i].graph)
+                sl_task_destroy(&c->tasks[v][i]);
+        sl_free(c->tasks[v]);
+    }
+    sl_free(c->tasks);
+    for (uint32_t k = 0; c->tms && k < c->ntms; k++)
+        sl_network_memory_destroy(&c->tms[k]);
+    sl_free(c->tms);
+    sl_mailbox_destroy(&c->done);
+}
+
+static int check_slots(cluster_t *c, char *err, size_t errlen) {
+    uint32_t need = 0;
+    for (uint32_t v = 0; v < c->g->nvertices; v++)
+        if (c->g->vertices[v].parallelism > need)
+            need = c->g->vertices[v].parallelism;
+    uint32_t have = c->ntms * c->slots_per_tm;
+    if (need > have) {
+        snprintf(err, errlen,
+                 "the job needs %u slots but the mini-cluster has %u (%u TaskManagers x %u slots): raise "
+                 "taskmanager.numberOfTaskSlots or minicluster.number-of-taskmanagers, or lower the parallelism",
+                 need, have, c->ntms, c->slots_per_tm);
+        return SL_ENOSLOT;
+    }
+    return 0;
+}
+
+static int deploy(cluster_t *c, uint32_t *deployed, char *err, size_t errlen) {
+    int rc = check_slots(c, err, errlen);
+    if (rc)
+        return rc;
+    c->tms = sl_calloc(c->ntms, sizeof *c->tms);
+    if (c->tms == NULL)
+        return SL_ENOMEM;
+    int64_t net = sl_config_bytes(c->config, "taskmanager.memory.network.size");
+    int64_t seg = sl_config_bytes(c->config, "taskmanager.memory.segment-size");
+    for (uint32_t k = 0; k < c->ntms; k++)
+        if ((rc = sl_network_memory_init(&c->tms[k], (uint64_t)net, (uint32_t)seg)) != 0) {
+            snprintf(err, errlen, "taskmanager.memory.network.size (%lld) must hold at least one segment (%lld)",
+                     (long long)net, (long long)seg);
+            return SL_ECONFIG;
+        }
+    if ((rc = create_edges(c, err, errlen)) != 0)
+        return rc;
+    c->tasks = sl_calloc(c->g->nvertices, sizeof *c->tasks);
+    if (c->tasks == NULL)
+        return SL_ENOMEM;
+    for (uint32_t v = 0; v < c->g->nvertices; v++) {
+        c->tasks[v] = sl_calloc(c->g->vertices[v].parallelism, sizeof *c->tasks[v]);
+        *deployed = v + 1;
+        if (c->tasks[v] == NULL)
+            return SL_ENOMEM;
+        for (uint32_t i = 0; i < c->g->vertices[v].parallelism; i++)
+            if ((rc = deploy_task(c, v, i, err, errlen)) != 0)
+                return rc;
+        c->ntasks += c->g->vertices[v].parallelism;
+    }
+    return 0;
+}
+
+int sl_minicluster_run(const sl_config_t *config, const sl_job_graph_t *g, void *user_lib, sl_progress_cb cb,
+                       void *cb_arg, int64_t interval_ms, sl_job_result_t *result) {
+    memset(result, 0, sizeof *result);
+    cluster_t c = {.g = g, .config = config};
+    c.ntms = (uint32_t)sl_config_int(config, "minicluster.number-of-taskmanagers");
+    c.slots_per_tm = (uint32_t)sl_config_int(config, "taskmanager.numberOfTaskSlots");
+    atomic_init(&c.finished, 0);
+    atomic_init(&c.failed, 0);
+    int rc = sl_mailbox_init(&c.done);
+    if (rc)
+        return rc;
+    uint32_t deployed = 0;
+    (void)user_lib;
+    rc = deploy(&c, &deployed, result->error, sizeof result->error);
+    if (rc) {
+        if (result->error[0] == '\0')
+            snprintf(result->error, sizeof result->error, "deployment failed: %s", sl_strerror(rc));
+        teardown(&c, deployed);
+        return rc;
+    }
+    for (uint32_t v = 0; v < g->nvertices; v++)
+        for (uint32_t i = 0; i < g->vertices[v].parallelism; i++)
+            c.tasks[v][i].user_lib = user_lib;
+    cancel_requested = 0;
+    int64_t t0 = sl_monotonic_ms();
+    uint32_t started = 0;
+    for (uint32_t v = 0; v < g->nvertices && rc == 0; v++)
+        for (uint32_t i = 0; i < g->vertices[v].parallelism && rc == 0; i++) {
+            rc = sl_task_start(&c.tasks[v][i]);
+            started += rc == 0;
+        }
+    if (rc)
+        cancel_all(&c);
+    sl_vertex_progress_t *vp = sl_calloc(g->nvertices, sizeof *vp);
+    bool canceled = false;
+    int64_t next = sl_monotonic_ms() + interval_ms;
+    while (atomic_load(&c.finished) < started) {
+        void *unused;
+        sl_mailbox_wait_ready(&c.done, sl_monotonic_ms() + (interval_ms > 0 && interval_ms < 100 ? interval_ms : 100),
+                              &unused);
+        if (atomic_load(&c.failed) > 0 || (cancel_requested && !canceled)) {
+            canceled = canceled || cancel_requested;
+            cancel_all(&c);
+        }
+        if (cb && vp && interval_ms > 0 && sl_monotonic_ms() >= next) {
+            collect_progress(&c, vp);
+            cb(cb_arg, &(sl_job_progress_t){g->nvertices, vp, sl_monotonic_ms() - t0}, 0);
+            next = sl_monotonic_ms() + interval_ms;
+        }
+    }
+    for (uint32_t v = 0; v < g->nvertices; v++)
+        for (uint32_t i = 0; i < g->vertices[v].parallelism; i++)
+            sl_task_join(&c.tasks[v][i]);
+    result->elapsed_ms = sl_monotonic_ms() - t0;
+    if (cb && vp) {
+        collect_progress(&c, vp);
+        cb(cb_arg, &(sl_job_progress_t){g->nvertices, vp, result->elapsed_ms}, 1);
+    }
+    sl_free(vp);
+    if (atomic_load(&c.failed) > 0 || rc) {
+        result->status = SL_EFAILED;
+        first_failure(&c, result);
+        if (result->error[0] == '\0')
+            snprintf(result->error, sizeof result->error, "%s", sl_strerror(rc ? rc : SL_EFAILED));
+    } else if (canceled) {
+        result->status = SL_ECANCELED;
+        snprintf(result->error, sizeof result->error, "canceled");
+    }
+    teardown(&c, deployed);
+    return 0;
+}

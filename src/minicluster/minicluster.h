@@ -1,0 +1,54 @@
+/* The embedded mini-cluster: a whole cluster inside one process.
+ *
+ * TaskManagers are `minicluster.number-of-taskmanagers` budgets of network memory and
+ * `taskmanager.numberOfTaskSlots` slots each; every subtask is a thread. Slots are shared the
+ * way Flink shares them: one subtask of each vertex per slot, so a job needs as many slots as
+ * its largest parallelism. Subtask i of every vertex goes to slot i, and slot s belongs to
+ * TaskManager s / slots-per-TM, whose network memory bounds that subtask's buffers.
+ * All channels are in-process; the distributed runtime deploys the same tasks over TCP. */
+#ifndef SL_MINICLUSTER_MINICLUSTER_H
+#define SL_MINICLUSTER_MINICLUSTER_H
+
+#include <stdint.h>
+
+#include "graph/job_graph.h"
+
+struct sl_config_s;
+
+/* Progress of one job vertex, summed over its subtasks. */
+typedef struct sl_vertex_progress_s {
+    const char *name;
+    uint32_t parallelism;
+    uint64_t records_in;
+    uint64_t records_out;
+    uint64_t backpressured_ms;
+    uint32_t running;  /* subtasks still running */
+    uint32_t finished;
+} sl_vertex_progress_t;
+
+typedef struct sl_job_progress_s {
+    uint32_t nvertices;
+    sl_vertex_progress_t *vertices; /* borrowed for the callback */
+    int64_t elapsed_ms;
+} sl_job_progress_t;
+
+/* Called on the caller's thread about every `progress_interval_ms`, and once at the end. */
+typedef void (*sl_progress_cb)(void *arg, const sl_job_progress_t *p, int final);
+
+typedef struct sl_job_result_s {
+    int status;         /* 0 finished, SL_EFAILED, SL_ECANCELED */
+    char error[1024];   /* the root cause when failed */
+    int64_t elapsed_ms;
+} sl_job_result_t;
+
+/* Runs a finalized job graph to completion (bounded jobs), failure, or cancellation via
+ * sl_minicluster_request_cancel(). `user_lib` is the dlopen handle of the job library or NULL.
+ * Returns 0 when the job ran (see result->status) or a deployment error (SL_ENOSLOT,
+ * SL_ENOBUFS, SL_EJOB) with result->error set. */
+int sl_minicluster_run(const struct sl_config_s *config, const sl_job_graph_t *g, void *user_lib,
+                       sl_progress_cb cb, void *cb_arg, int64_t progress_interval_ms, sl_job_result_t *result);
+
+/* Async-signal-safe: asks the running job (if any) to cancel. */
+void sl_minicluster_request_cancel(void);
+
+#endif

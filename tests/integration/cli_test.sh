@@ -1,0 +1,102 @@
+#!/bin/sh
+# End-to-end checks of the `sluice` command: jobs that must work, and bad input that must give
+# a clear error naming the cause with a non-zero exit (never a crash).
+# usage: cli_test.sh SLUICE WORD_COUNT_JOB_SO SENSOR_JOB_SO
+set -u
+SLUICE=$1 WC=$2 SENSOR=$3
+SRC=$(cd "$(dirname "$0")/../.." && pwd)
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+fails=0 passes=0
+
+# expect_fail NAME EXPECTED_TEXT command...: exit 1 or 2 (not a signal) and the text on stderr.
+expect_fail() {
+    name=$1 text=$2
+    shift 2
+    "$@" > "$WORK/out" 2> "$WORK/err"
+    st=$?
+    if [ $st -eq 0 ] || [ $st -gt 2 ]; then
+        echo "FAIL $name: exit status $st (want 1 or 2)"; cat "$WORK/err"; fails=$((fails + 1)); return
+    fi
+    if ! grep -q -- "$text" "$WORK/err"; then
+        echo "FAIL $name: stderr lacks '$text':"; cat "$WORK/err"; fails=$((fails + 1)); return
+    fi
+    passes=$((passes + 1))
+}
+
+expect_ok() {
+    name=$1
+    shift
+    if ! "$@" > "$WORK/out" 2> "$WORK/err"; then
+        echo "FAIL $name: exit status $?"; cat "$WORK/err"; fails=$((fails + 1)); return 1
+    fi
+    passes=$((passes + 1))
+}
+
+expect_fail unknown-command "unknown command 'frobnicate'" "$SLUICE" frobnicate
+expect_fail unknown-query "unknown Nexmark query 'q6'" "$SLUICE" nexmark --query q6 --events 10
+expect_fail bad-parallelism "invalid value '0' for --parallelism" "$SLUICE" nexmark --query q0 --events 10 --parallelism 0
+expect_fail bad-events "invalid value 'ten' for --events" "$SLUICE" nexmark --query q0 --events ten
+expect_fail unknown-option "unknown option '--frob'" "$SLUICE" nexmark --query q0 --frob
+expect_fail unknown-key "paralelism.default" "$SLUICE" nexmark --query q0 --events 10 -D paralelism.default=2
+expect_fail bad-value "parallelism.default" "$SLUICE" nexmark --query q0 --events 10 -D parallelism.default=abc
+printf 'parallelism.default: 2\nnot.a.key: 1\n' > "$WORK/conf.yaml"
+expect_fail yaml-unknown-key "not.a.key" "$SLUICE" run -c "$WORK/conf.yaml" wordcount --lines 10
+expect_fail missing-config "$WORK/nope.yaml" "$SLUICE" run -c "$WORK/nope.yaml" wordcount --lines 10
+expect_fail too-few-slots "needs 4 slots" "$SLUICE" nexmark --query q0 --events 10 --parallelism 4 \
+    -D taskmanager.numberOfTaskSlots=1
+expect_fail missing-input "$WORK/missing.txt" "$SLUICE" run "$WC" --input "$WORK/missing.txt"
+expect_fail missing-library "cannot read job library" "$SLUICE" run "$WORK/none.so"
+
+# A library without the entry point, and one naming a function it does not define.
+printf 'int unrelated = 1;\n' > "$WORK/nomain.c"
+cc -shared -fPIC -o "$WORK/nomain.so" "$WORK/nomain.c"
+expect_fail no-entry-point "no entry point 'sluice_job_main'" "$SLUICE" run "$WORK/nomain.so"
+cat > "$WORK/nosym.c" <<'C'
+#include <sluice/job.h>
+int sluice_job_main(sl_job_t *job, int argc, char **argv) {
+    sl_stream_t *s = sl_source_generator(job, "gen", "no_such_generator", "x:int64", 10);
+    sl_sink_discard(s, "discard");
+    return 0;
+}
+C
+cc -shared -fPIC -I"$SRC/include" -o "$WORK/nosym.so" "$WORK/nosym.c"
+expect_fail missing-symbol "no_such_generator" "$SLUICE" run "$WORK/nosym.so"
+
+# A malformed CSV line is reported with file and line.
+printf 'a:int64,b:string\n' > /dev/null
+cat > "$WORK/csvjob.c" <<'C'
+#include <sluice/job.h>
+int sluice_job_main(sl_job_t *job, int argc, char **argv) {
+    sl_stream_t *s = sl_source_csv(job, "csv", argv[1], "id:int64,name:string", 1);
+    sl_sink_discard(s, "discard");
+    return 0;
+}
+C
+cc -shared -fPIC -I"$SRC/include" -o "$WORK/csvjob.so" "$WORK/csvjob.c"
+printf 'id,name\n1,ok\n2,fine\nthree,bad\n4,late\n' > "$WORK/bad.csv"
+expect_fail malformed-csv "bad.csv:4" "$SLUICE" run "$WORK/csvjob.so" "$WORK/bad.csv"
+expect_ok csv-skip "$SLUICE" run -D csv.ignore-parse-errors=true "$WORK/csvjob.so" "$WORK/bad.csv"
+
+# Jobs that must work, with checked results.
+printf 'the cat\nthe dog, the END\n' > "$WORK/text.txt"
+if expect_ok word-count-library "$SLUICE" run "$WC" --input "$WORK/text.txt" --output "$WORK/wc.csv"; then
+    if [ "$(LC_ALL=C sort "$WORK/wc.csv" | tr '\n' ' ')" != "cat,1 dog,1 end,1 the,3 word,count " ]; then
+        echo "FAIL word-count-library: wrong result:"; cat "$WORK/wc.csv"; fails=$((fails + 1))
+    fi
+fi
+if expect_ok builtin-wordcount "$SLUICE" run -p 2 wordcount --lines 1000 --output "$WORK/bw.csv"; then
+    total=$(tail -n +2 "$WORK/bw.csv" | awk -F, '{s += $2} END {print s}')
+    [ "$total" = "8000" ] || { echo "FAIL builtin-wordcount: $total words, want 8000"; fails=$((fails + 1)); }
+fi
+if expect_ok sensor-windows "$SLUICE" run -p 2 "$SENSOR" --readings 50000 --output "$WORK/s2.csv"; then
+    "$SLUICE" run -p 1 "$SENSOR" --readings 50000 --output "$WORK/s1.csv" 2>/dev/null
+    if ! cmp -s "$WORK/s1.csv" "$WORK/s2.csv" && \
+       [ "$(LC_ALL=C sort "$WORK/s1.csv")" != "$(LC_ALL=C sort "$WORK/s2.csv")" ]; then
+        echo "FAIL sensor-windows: parallelism 1 and 2 differ"; fails=$((fails + 1))
+    fi
+    [ "$(wc -l < "$WORK/s1.csv")" -gt 1 ] || { echo "FAIL sensor-windows: no alert rows"; fails=$((fails + 1)); }
+fi
+
+echo "$passes passed, $fails failed"
+[ "$fails" -eq 0 ]
