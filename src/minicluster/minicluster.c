@@ -122,6 +122,25 @@ static int gather_inputs(cluster_t *c, uint32_t v, uint32_t j, sl_channel_t ***o
     return 0;
 }
 
+static int init_task(cluster_t *c, uint32_t v, uint32_t i, const sl_task_wiring_t *wp, char *err, size_t errlen) {
+    const sl_job_vertex_t *vx = &c->g->vertices[v];
+    sl_task_wiring_t w = *wp;
+    uint32_t slot = i;
+    sl_network_memory_t *nm = &c->tms[slot / c->slots_per_tm];
+    sl_task_t *t = &c->tasks[v][i];
+    int rc = sl_task_init(t, c->g, v, i, c->config, NULL, &w, nm, on_task_done, c);
+    if (rc && err[0] == '\0')
+        snprintf(err, errlen, "deploying %.200s (%u/%u): %.700s", vx->name, i + 1, vx->parallelism,
+                 t->error[0] ? t->error : sl_strerror(rc));
+    /* Bind mailboxes: this task consumes its inputs and produces into its outputs. */
+    for (uint32_t k = 0; k < w.nin; k++)
+        w.in_channels[k]->consumer = &t->mailbox;
+    for (uint32_t e = 0; e < w.nout; e++)
+        for (uint32_t j = 0; j < w.out_nchannels[e]; j++)
+            w.out_channels[e][j]->producer = &t->mailbox;
+    return rc;
+}
+
 static int deploy_task(cluster_t *c, uint32_t v, uint32_t i, char *err, size_t errlen) {
     const sl_job_vertex_t *vx = &c->g->vertices[v];
     sl_task_wiring_t w = {0};
@@ -130,44 +149,40 @@ static int deploy_task(cluster_t *c, uint32_t v, uint32_t i, char *err, size_t e
         return rc;
     const sl_stream_edge_t *oe[64];
     sl_channel_t **oc[64];
-    sl_channel_t *storage[64][256];
     uint32_t on[64];
-    for (uint32_t e = 0; e < c->nedges; e++) {
+    for (uint32_t e = 0; e < c->nedges && rc == 0; e++) {
         edge_channels_t *ec = &c->edges[e];
         if (c->g->nodes[ec->edge->src].vertex != v)
             continue;
-        if (w.nout == 64 || ec->dst_par > 256) {
-            sl_free(w.in_channels);
-            snprintf(err, errlen, "vertex '%s': too many outputs for the mini-cluster", vx->name);
-            return SL_EJOB;
+        if (w.nout == 64) {
+            snprintf(err, errlen, "vertex '%s': more than 64 outputs", vx->name);
+            rc = SL_EJOB;
+            break;
         }
         uint32_t n = ec->forward ? 1 : ec->dst_par;
+        /* The record writer copies the array: it only has to live through sl_task_init. */
+        if ((oc[w.nout] = sl_malloc(n * sizeof(sl_channel_t *))) == NULL) {
+            rc = SL_ENOMEM;
+            break;
+        }
         for (uint32_t j = 0; j < n; j++)
-            storage[w.nout][j] = ec->forward ? channel_at(ec, i, i) : channel_at(ec, i, j);
+            oc[w.nout][j] = ec->forward ? channel_at(ec, i, i) : channel_at(ec, i, j);
         oe[w.nout] = ec->edge;
-        oc[w.nout] = storage[w.nout];
         on[w.nout] = n;
         w.nout++;
     }
-    w.out_edges = oe;
-    w.out_channels = oc;
-    w.out_nchannels = on;
-    uint32_t slot = i;
-    sl_network_memory_t *nm = &c->tms[slot / c->slots_per_tm];
-    sl_task_t *t = &c->tasks[v][i];
-    rc = sl_task_init(t, c->g, v, i, c->config, NULL, &w, nm, on_task_done, c);
-    if (rc && err[0] == '\0')
-        snprintf(err, errlen, "deploying %.200s (%u/%u): %.700s", vx->name, i + 1, vx->parallelism,
-                 t->error[0] ? t->error : sl_strerror(rc));
-    /* Bind mailboxes: this task consumes its inputs and produces into its outputs. */
-    for (uint32_t k = 0; k < w.nin; k++)
-        w.in_channels[k]->consumer = &t->mailbox;
+    if (rc == 0) {
+        w.out_edges = oe;
+        w.out_channels = oc;
+        w.out_nchannels = on;
+        rc = init_task(c, v, i, &w, err, errlen);
+    }
     for (uint32_t e = 0; e < w.nout; e++)
-        for (uint32_t j = 0; j < on[e]; j++)
-            oc[e][j]->producer = &t->mailbox;
+        sl_free(oc[e]);
     sl_free(w.in_channels);
     return rc;
 }
+
 
 static void collect_progress(cluster_t *c, sl_vertex_progress_t *vp) {
     for (uint32_t v = 0; v < c->g->nvertices; v++) {

@@ -14,16 +14,22 @@ int sl_record_writer_init(sl_record_writer_t *w, sl_partitioner_t p, sl_channel_
     if (n == 0 || credit == 0)
         return SL_EINVAL;
     w->current = sl_calloc(n, sizeof *w->current);
-    if (w->current == NULL)
+    w->channels = sl_malloc(n * sizeof *w->channels);
+    if (w->current == NULL || w->channels == NULL) {
+        sl_free(w->current);
+        sl_free(w->channels);
+        memset(w, 0, sizeof *w);
         return SL_ENOMEM;
+    }
+    memcpy(w->channels, channels, n * sizeof *channels);
     int rc = sl_buffer_pool_create(nm, n * (credit + 1), &w->pool);
     if (rc) {
         sl_free(w->current);
-        w->current = NULL;
+        sl_free(w->channels);
+        memset(w, 0, sizeof *w);
         return rc;
     }
     w->partitioner = p;
-    w->channels = channels;
     w->nchannels = n;
     w->mailbox = mailbox;
     return 0;
@@ -36,6 +42,7 @@ void sl_record_writer_destroy(sl_record_writer_t *w) {
                 sl_buffer_recycle(w->current[i]);
         sl_free(w->current);
     }
+    sl_free(w->channels);
     /* Buffers still queued in channels belong to the pool: channels are destroyed first. */
     sl_buffer_pool_destroy(w->pool);
     memset(w, 0, sizeof *w);

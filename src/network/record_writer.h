@@ -33,7 +33,7 @@ typedef int (*sl_channel_selector_fn)(void *arg, const sl_row_t *row, uint32_t n
 typedef struct sl_record_writer_s {
     sl_partitioner_t partitioner;
     uint32_t nchannels;
-    sl_channel_t **channels; /* borrowed from the execution graph */
+    sl_channel_t **channels; /* the array is owned (copied at init); channels are borrowed */
     sl_buffer_t **current;   /* the buffer being filled, per channel */
     sl_buffer_pool_t *pool;  /* owned */
     sl_mailbox_t *mailbox;   /* the producer's, to wait for credit */

@@ -28,6 +28,7 @@ int sl_key_selector_init_fields(sl_key_selector_t *ks, const sl_schema_t *schema
         }
         ks->fields[i] = fields[i];
         ks->types[i] = sl_schema_field(schema, fields[i])->type;
+        ks->nullable[i] = sl_schema_field(schema, fields[i])->nullable;
     }
     ks->nfields = n;
     return 0;
@@ -67,11 +68,12 @@ int sl_key_extract(const sl_key_selector_t *ks, const sl_row_t *row, sl_key_buf_
     uint32_t off = 0;
     for (uint32_t i = 0; i < ks->nfields; i++) {
         uint32_t f = ks->fields[i];
-        if (sl_row_is_null(row, f)) {
+        if (ks->nullable[i]) {
             if (ensure(out, off + 1))
                 return SL_ENOMEM;
-            out->data[off++] = 0xff;
-            continue;
+            out->data[off++] = sl_row_is_null(row, f) ? 0 : 1;
+            if (out->data[off - 1] == 0)
+                continue;
         }
         if (ks->types[i] == SL_TYPE_STRING || ks->types[i] == SL_TYPE_BYTES) {
             uint32_t len;
@@ -90,6 +92,45 @@ int sl_key_extract(const sl_key_selector_t *ks, const sl_row_t *row, sl_key_buf_
     }
     out->len = off;
     return 0;
+}
+
+int sl_key_decode(const sl_key_selector_t *ks, const uint8_t *key, uint32_t len, sl_row_builder_t *b,
+                  uint32_t first) {
+    uint32_t off = 0;
+    for (uint32_t i = 0; i < ks->nfields; i++) {
+        if (ks->nullable[i]) {
+            if (off >= len)
+                return SL_EPARSE;
+            if (key[off++] == 0) {
+                sl_row_set_null(b, first + i);
+                continue;
+            }
+        }
+        if (ks->types[i] == SL_TYPE_STRING || ks->types[i] == SL_TYPE_BYTES) {
+            uint32_t n;
+            if (off + 4 > len)
+                return SL_EPARSE;
+            memcpy(&n, key + off, 4);
+            if (n > len - off - 4)
+                return SL_EPARSE;
+            sl_row_set_str(b, first + i, (const char *)key + off + 4, n);
+            off += 4 + n;
+            continue;
+        }
+        if (off + 8 > len)
+            return SL_EPARSE;
+        int64_t v;
+        memcpy(&v, key + off, 8);
+        if (ks->types[i] == SL_TYPE_DOUBLE) {
+            double d;
+            memcpy(&d, &v, 8);
+            sl_row_set_f64(b, first + i, d);
+        } else {
+            sl_row_set_i64(b, first + i, v);
+        }
+        off += 8;
+    }
+    return off == len ? 0 : SL_EPARSE;
 }
 
 uint32_t sl_key_hash(const void *key, uint32_t len) { return sl_murmur3_32(key, len, 0); }

@@ -178,3 +178,21 @@ int sl_collector_emit(sl_collector_t *c) { return sl_output_emit_built(c->out, c
 int sl_collector_emit_row(sl_collector_t *c, const sl_row_t *row) {
     return sl_output_emit_copy(c->out, row, c->ts);
 }
+
+const sl_aggregate_t *sl_operator_aggregate_symbol(void *arg, const char *symbol) {
+    sl_operator_t *op = arg;
+    return dlsym(op->user_lib ? op->user_lib : RTLD_DEFAULT, symbol);
+}
+
+int sl_operator_compile_aggs(sl_operator_t *op, sl_agg_list_t *aggs) {
+    char err[512];
+    int rc = sl_agg_compile(aggs, sl_params_get(op->params, "aggs"), op->in_schema[0], sl_operator_aggregate_symbol,
+                            op, err, sizeof err);
+    return rc ? sl_operator_fail(op, rc, "%s", err) : 0;
+}
+
+void sl_operator_copy_key_fields(const sl_operator_t *op, const sl_row_t *in, sl_row_builder_t *b) {
+    const sl_key_selector_t *ks = &op->key[0];
+    for (uint32_t k = 0; k < ks->nfields; k++)
+        sl_row_copy_field(b, k, in, ks->fields[k], ks->types[k]);
+}

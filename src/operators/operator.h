@@ -21,6 +21,7 @@
 
 struct sl_config_s;
 #include "core/params.h"
+#include "operators/agg.h"
 #include "operators/batch.h"
 #include "operators/key_selector.h"
 #include "operators/output.h"
@@ -118,6 +119,13 @@ int sl_operator_default_watermark(sl_operator_t *op, int64_t wm);
 
 /* Fires processing-time timers due at `now`. */
 int sl_operator_fire_proc_timers(sl_operator_t *op, int64_t now);
+
+/* Finds a user aggregate (a `const sl_aggregate_t`) by symbol; `arg` is the operator. */
+const sl_aggregate_t *sl_operator_aggregate_symbol(void *arg, const char *symbol);
+/* Compiles parameter "aggs" against input 0 (see agg.h); fails the operator with the cause. */
+int sl_operator_compile_aggs(sl_operator_t *op, sl_agg_list_t *aggs);
+/* Copies the key fields of input 0 (fields of the key selector) into fields 0.. of `b`. */
+void sl_operator_copy_key_fields(const sl_operator_t *op, const sl_row_t *in, sl_row_builder_t *b);
 
 /* ---- Registry: kind -> vtable ---- */
 const sl_operator_vtable_t *sl_operator_lookup(const char *kind);

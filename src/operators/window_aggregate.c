@@ -1,0 +1,283 @@
+/* Windowed aggregation on a keyed stream: tumbling, sliding and session windows over event or
+ * processing time, with allowed lateness.
+ *
+ * Tumbling and sliding windows keep one accumulator block per (key, window) in value state,
+ * namespace = (start, end), and one timer at end - 1. When it fires the result is emitted;
+ * with allowed lateness the state stays until end - 1 + lateness, and a late row in that
+ * span updates the window and re-emits it at once (Flink's late firing). Rows later than that
+ * are dropped and counted. Session windows keep per key a small array of sessions that merge
+ * when a row bridges them. */
+#include <sluice/error.h>
+
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/log.h"
+#include "operators/operator.h"
+#include "operators/window.h"
+
+typedef struct {
+    int64_t start, end, fired;
+} session_hdr_t;
+
+typedef struct {
+    sl_operator_t base;
+    sl_window_spec_t w;
+    sl_agg_list_t aggs;
+    uint32_t state;
+    uint8_t *acc;
+    uint8_t *sessions;     /* scratch for the session array */
+    uint32_t sessions_cap;
+    uint64_t dropped_late;
+    sl_window_t panes[SL_WINDOW_MAX_PANES];
+} window_op_t;
+
+static int win_open(sl_operator_t *op) {
+    window_op_t *o = (window_op_t *)op;
+    char err[256];
+    int rc = sl_window_spec_from_params(op->params, &o->w, err, sizeof err);
+    if (rc)
+        return sl_operator_fail(op, rc, "%s", err);
+    if ((rc = sl_operator_compile_aggs(op, &o->aggs)) != 0)
+        return rc;
+    if (o->w.kind == SL_WINDOW_SESSION && !sl_agg_mergeable(&o->aggs))
+        return sl_operator_fail(op, SL_EJOB, "session windows need aggregates that merge (a user aggregate has none)");
+    if ((o->acc = sl_malloc(o->aggs.acc_size)) == NULL)
+        return SL_ENOMEM;
+    return sl_state_register(op->state, o->w.kind == SL_WINDOW_SESSION ? "sessions" : "acc", SL_STATE_VALUE,
+                             &o->state);
+}
+
+static int emit(window_op_t *o, const sl_window_t *w, const void *acc) {
+    sl_operator_t *op = &o->base;
+    uint32_t nkeys = op->key[0].nfields;
+    sl_row_builder_t *b = sl_output_row(op->out);
+    if (sl_key_decode(&op->key[0], op->state->cur_key, op->state->cur_key_len, b, 0) != 0)
+        return sl_operator_fail(op, SL_EPARSE, "cannot decode the key of a window");
+    sl_row_set_ts(b, nkeys, w->start);
+    sl_row_set_ts(b, nkeys + 1, w->end);
+    sl_agg_results(&o->aggs, acc, b, nkeys + 2);
+    return sl_output_emit_built(op->out, w->end - 1);
+}
+
+static sl_timer_domain_t domain(const window_op_t *o) {
+    return o->w.time == SL_TIME_EVENT ? SL_TIMER_EVENT : SL_TIMER_PROC;
+}
+
+static int add_to_pane(window_op_t *o, const sl_window_t *w, const sl_row_t *r) {
+    sl_operator_t *op = &o->base;
+    int64_t ns[2] = {w->start, w->end};
+    const void *v;
+    uint32_t len;
+    int rc = sl_state_value_get(op->state, o->state, ns, sizeof ns, &v, &len);
+    if (rc < 0)
+        return rc;
+    if (rc == 1 && len == o->aggs.acc_size) {
+        memcpy(o->acc, v, len);
+    } else {
+        sl_agg_init(&o->aggs, o->acc);
+        const sl_keyed_backend_t *s = op->state;
+        rc = sl_timer_register(op->timers, domain(o), w->end - 1, s->cur_key, s->cur_key_len, s->cur_kg, ns, sizeof ns);
+        if (rc == 0 && o->w.allowed_lateness_ms > 0)
+            rc = sl_timer_register(op->timers, domain(o), w->end - 1 + o->w.allowed_lateness_ms, s->cur_key,
+                                   s->cur_key_len, s->cur_kg, ns, sizeof ns);
+        if (rc)
+            return rc;
+    }
+    sl_agg_add(&o->aggs, o->acc, r);
+    if ((rc = sl_state_value_put(op->state, o->state, ns, sizeof ns, o->acc, o->aggs.acc_size)) != 0)
+        return rc;
+    /* A late row inside the allowed lateness re-emits its (already fired) window. */
+    if (o->w.time == SL_TIME_EVENT && w->end - 1 <= op->current_watermark)
+        return emit(o, w, o->acc);
+    return 0;
+}
+
+static int add_to_sessions(window_op_t *o, int64_t ts, const sl_row_t *r);
+
+static int win_process(sl_operator_t *op, uint32_t input, sl_batch_t *in) {
+    window_op_t *o = (window_op_t *)op;
+    for (uint32_t i = 0; i < in->n; i++) {
+        int64_t ts = o->w.time == SL_TIME_EVENT ? in->ts[i] : op->now_ms();
+        if (ts == SL_TS_NONE)
+            return sl_operator_fail(op, SL_EINVAL,
+                                    "a row has no event time: assign it with sl_stream_watermarks() upstream");
+        int rc = sl_operator_set_key(op, 0, &in->rows[i]);
+        if (rc < 0)
+            return rc;
+        if (o->w.kind == SL_WINDOW_SESSION) {
+            if ((rc = add_to_sessions(o, ts, &in->rows[i])) != 0)
+                return rc;
+            continue;
+        }
+        uint32_t n = sl_window_assign(&o->w, ts, o->panes);
+        for (uint32_t k = 0; k < n; k++) {
+            if (o->w.time == SL_TIME_EVENT && o->panes[k].end - 1 + o->w.allowed_lateness_ms <= op->current_watermark) {
+                o->dropped_late++;
+                continue;
+            }
+            if ((rc = add_to_pane(o, &o->panes[k], &in->rows[i])) != 0)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+static int pane_timer(window_op_t *o, const sl_timer_t *t) {
+    sl_operator_t *op = &o->base;
+    int64_t ns[2];
+    if (t->ns_len != sizeof ns)
+        return 0;
+    memcpy(ns, t->ns, sizeof ns);
+    sl_window_t w = {ns[0], ns[1]};
+    bool fire = t->ts == w.end - 1;
+    bool cleanup = t->ts == w.end - 1 + o->w.allowed_lateness_ms;
+    if (fire) {
+        const void *v;
+        uint32_t len;
+        int rc = sl_state_value_get(op->state, o->state, ns, sizeof ns, &v, &len);
+        if (rc < 0)
+            return rc;
+        if (rc == 1 && (rc = emit(o, &w, v)) != 0)
+            return rc;
+    }
+    return cleanup ? sl_state_remove(op->state, o->state, ns, sizeof ns) : 0;
+}
+
+/* ---- sessions: an array of [session_hdr_t | acc] entries per key ---- */
+
+static uint32_t entry_size(const window_op_t *o) { return (uint32_t)sizeof(session_hdr_t) + o->aggs.acc_size; }
+
+static int load_sessions(window_op_t *o, uint32_t *count) {
+    const void *v;
+    uint32_t len;
+    *count = 0;
+    int rc = sl_state_value_get(o->base.state, o->state, NULL, 0, &v, &len);
+    if (rc <= 0)
+        return rc;
+    if (len + entry_size(o) > o->sessions_cap) {
+        uint32_t cap = (len + entry_size(o)) * 2;
+        uint8_t *p = sl_realloc(o->sessions, cap);
+        if (p == NULL)
+            return SL_ENOMEM;
+        o->sessions = p;
+        o->sessions_cap = cap;
+    }
+    memcpy(o->sessions, v, len);
+    *count = len / entry_size(o);
+    return 0;
+}
+
+static int store_sessions(window_op_t *o, uint32_t count) {
+    if (count == 0)
+        return sl_state_remove(o->base.state, o->state, NULL, 0);
+    return sl_state_value_put(o->base.state, o->state, NULL, 0, o->sessions, count * entry_size(o));
+}
+
+static int add_to_sessions(window_op_t *o, int64_t ts, const sl_row_t *r) {
+    sl_operator_t *op = &o->base;
+    session_hdr_t nw = {ts, ts + o->w.gap_ms, 0};
+    if (o->w.time == SL_TIME_EVENT && nw.end - 1 + o->w.allowed_lateness_ms <= op->current_watermark) {
+        o->dropped_late++;
+        return 0;
+    }
+    uint32_t count;
+    int rc = load_sessions(o, &count);
+    if (rc)
+        return rc;
+    uint32_t es = entry_size(o);
+    sl_agg_init(&o->aggs, o->acc);
+    sl_agg_add(&o->aggs, o->acc, r);
+    /* Merge every session the new one overlaps, removing them from the array. */
+    for (uint32_t i = 0; i < count;) {
+        uint8_t *e = o->sessions + i * es;
+        session_hdr_t h;
+        memcpy(&h, e, sizeof h);
+        if (h.start < nw.end && nw.start < h.end) {
+            nw.start = h.start < nw.start ? h.start : nw.start;
+            nw.end = h.end > nw.end ? h.end : nw.end;
+            sl_agg_merge(&o->aggs, o->acc, e + sizeof h);
+            memmove(e, e + es, (count - i - 1) * es);
+            count--;
+            continue;
+        }
+        i++;
+    }
+    uint8_t *e = o->sessions + count * es;
+    memcpy(e, &nw, sizeof nw);
+    memcpy(e + sizeof nw, o->acc, o->aggs.acc_size);
+    count++;
+    const sl_keyed_backend_t *s = op->state;
+    rc = sl_timer_register(op->timers, domain(o), nw.end - 1, s->cur_key, s->cur_key_len, s->cur_kg, NULL, 0);
+    if (rc == 0 && o->w.allowed_lateness_ms > 0)
+        rc = sl_timer_register(op->timers, domain(o), nw.end - 1 + o->w.allowed_lateness_ms, s->cur_key,
+                               s->cur_key_len, s->cur_kg, NULL, 0);
+    if (rc == 0)
+        rc = store_sessions(o, count);
+    if (rc == 0 && o->w.time == SL_TIME_EVENT && nw.end - 1 <= op->current_watermark) {
+        sl_window_t w = {nw.start, nw.end};
+        rc = emit(o, &w, o->acc);
+    }
+    return rc;
+}
+
+static int session_timer(window_op_t *o, const sl_timer_t *t) {
+    uint32_t count;
+    int rc = load_sessions(o, &count);
+    if (rc || count == 0)
+        return rc;
+    uint32_t es = entry_size(o);
+    bool changed = false;
+    for (uint32_t i = 0; i < count;) {
+        uint8_t *e = o->sessions + i * es;
+        session_hdr_t h;
+        memcpy(&h, e, sizeof h);
+        if (h.end - 1 == t->ts && !h.fired) {
+            sl_window_t w = {h.start, h.end};
+            if ((rc = emit(o, &w, e + sizeof h)) != 0)
+                return rc;
+            h.fired = 1;
+            memcpy(e, &h, sizeof h);
+            changed = true;
+        }
+        if (h.fired && h.end - 1 + o->w.allowed_lateness_ms <= t->ts) {
+            memmove(e, e + es, (count - i - 1) * es);
+            count--;
+            changed = true;
+            continue;
+        }
+        i++;
+    }
+    return changed ? store_sessions(o, count) : 0;
+}
+
+static int win_timer(sl_operator_t *op, sl_timer_domain_t d, const sl_timer_t *t) {
+    window_op_t *o = (window_op_t *)op;
+    return o->w.kind == SL_WINDOW_SESSION ? session_timer(o, t) : pane_timer(o, t);
+}
+
+static int win_finish(sl_operator_t *op) {
+    window_op_t *o = (window_op_t *)op;
+    if (o->dropped_late)
+        SL_INFO("operator '%s': %llu late row(s) dropped", op->name, (unsigned long long)o->dropped_late);
+    /* Bounded processing-time input: what is still open fires at the end, as in Flink. */
+    if (o->w.time == SL_TIME_PROCESSING)
+        return sl_operator_fire_proc_timers(op, INT64_MAX);
+    return 0;
+}
+
+static void win_close(sl_operator_t *op) {
+    window_op_t *o = (window_op_t *)op;
+    sl_free(o->acc);
+    sl_free(o->sessions);
+}
+
+const sl_operator_vtable_t sl_op_window_aggregate = {.kind = "window_aggregate",
+                                                     .open = win_open,
+                                                     .process = win_process,
+                                                     .timer = win_timer,
+                                                     .finish = win_finish,
+                                                     .close = win_close,
+                                                     .size = sizeof(window_op_t),
+                                                     .ninputs = 1,
+                                                     .keyed = true};
