@@ -30,7 +30,9 @@ int sensor_reading(sl_fn_ctx_t *ctx, uint64_t seq, sl_row_builder_t *out, int64_
     uint64_t h = mix(seq + 1);
     int64_t t = 1700000000000LL + (int64_t)seq * 10 - (int64_t)(h % 2000);
     sl_row_set_i64(out, 0, (int64_t)(h >> 20) % 16);
-    sl_row_set_f64(out, 1, 15.0 + (double)((h >> 8) % 2000) / 100.0);
+    /* Quarter degrees are exact in binary, so sums (and averages) do not depend on the
+     * order rows arrive in, whatever the parallelism. */
+    sl_row_set_f64(out, 1, 15.0 + (double)((h >> 8) % 80) * 0.25);
     sl_row_set_ts(out, 2, t);
     *ts = t;
     return 1;

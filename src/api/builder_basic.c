@@ -67,13 +67,15 @@ sl_stream_t *sl_stream_union(sl_stream_t *a, sl_stream_t *b) {
     sl_schema_format(b->schema, fb, sizeof fb);
     if (strcmp(fa, fb) != 0)
         return sl__job_fail(a->job, "union of different schemas: %s and %s", fa, fb);
+    if (a->keyed || b->keyed)
+        return sl__job_fail(a->job, "union of a keyed stream: union first, then key_by the result");
     /* A union is a pass-through node with two edges into its single input. */
     sl_stream_t *in[1] = {a};
     sl_stream_t *u = sl__job_add(a->job, "project", "union", in, 1, NULL);
     if (u == NULL)
         return NULL;
     sl_stream_node_t *n = sl__stream_node(u);
-    sl_partitioner_t p = b->keyed ? SL_PART_HASH : (b->rebalance ? SL_PART_REBALANCE : SL_PART_FORWARD);
+    sl_partitioner_t p = b->rebalance ? SL_PART_REBALANCE : SL_PART_FORWARD;
     if (sl_job_graph_add_edge(&a->job->graph, b->node, n->id, 0, p))
         return sl__job_fail(a->job, "union: out of memory");
     char all[4096];

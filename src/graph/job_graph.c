@@ -119,6 +119,20 @@ static int validate(sl_job_graph_t *g, uint32_t default_parallelism, char *err, 
             return SL_EJOB;
         }
     }
+    for (uint32_t e = 0; e < g->nedges; e++) {
+        const sl_stream_edge_t *ed = &g->edges[e];
+        const sl_stream_node_t *src = &g->nodes[ed->src], *dst = &g->nodes[ed->dst];
+        if (src->out_schema == NULL) {
+            snprintf(err, errlen, "operator '%s' has no output (a sink) but feeds '%s'", src->name, dst->name);
+            return SL_EJOB;
+        }
+        const sl_node_key_t *k = &dst->key[ed->dst_input];
+        if (ed->partitioner == SL_PART_HASH && k->nfields == 0 && k->fn == NULL) {
+            snprintf(err, errlen, "edge '%s' -> '%s' is partitioned by key, but input %u of '%s' has no key",
+                     src->name, dst->name, ed->dst_input, dst->name);
+            return SL_EJOB;
+        }
+    }
     /* A forward edge between different parallelisms cannot be one to one. */
     for (uint32_t e = 0; e < g->nedges; e++) {
         sl_stream_edge_t *ed = &g->edges[e];

@@ -31,6 +31,7 @@ typedef struct {
 typedef struct {
     const sl_job_graph_t *g;
     const sl_config_t *config;
+    void *user_lib; /* dlopen handle of the job library, NULL for built-in jobs */
     uint32_t ntms;
     sl_network_memory_t *tms;
     uint32_t slots_per_tm;
@@ -128,7 +129,7 @@ static int init_task(cluster_t *c, uint32_t v, uint32_t i, const sl_task_wiring_
     uint32_t slot = i;
     sl_network_memory_t *nm = &c->tms[slot / c->slots_per_tm];
     sl_task_t *t = &c->tasks[v][i];
-    int rc = sl_task_init(t, c->g, v, i, c->config, NULL, &w, nm, on_task_done, c);
+    int rc = sl_task_init(t, c->g, v, i, c->config, c->user_lib, &w, nm, on_task_done, c);
     if (rc && err[0] == '\0')
         snprintf(err, errlen, "deploying %.200s (%u/%u): %.700s", vx->name, i + 1, vx->parallelism,
                  t->error[0] ? t->error : sl_strerror(rc));
@@ -297,7 +298,7 @@ static int deploy(cluster_t *c, uint32_t *deployed, char *err, size_t errlen) {
 int sl_minicluster_run(const sl_config_t *config, const sl_job_graph_t *g, void *user_lib, sl_progress_cb cb,
                        void *cb_arg, int64_t interval_ms, sl_job_result_t *result) {
     memset(result, 0, sizeof *result);
-    cluster_t c = {.g = g, .config = config};
+    cluster_t c = {.g = g, .config = config, .user_lib = user_lib};
     c.ntms = (uint32_t)sl_config_int(config, "minicluster.number-of-taskmanagers");
     c.slots_per_tm = (uint32_t)sl_config_int(config, "taskmanager.numberOfTaskSlots");
     atomic_init(&c.finished, 0);
@@ -306,7 +307,6 @@ int sl_minicluster_run(const sl_config_t *config, const sl_job_graph_t *g, void 
     if (rc)
         return rc;
     uint32_t deployed = 0;
-    (void)user_lib;
     rc = deploy(&c, &deployed, result->error, sizeof result->error);
     if (rc) {
         if (result->error[0] == '\0')
@@ -314,9 +314,6 @@ int sl_minicluster_run(const sl_config_t *config, const sl_job_graph_t *g, void 
         teardown(&c, deployed);
         return rc;
     }
-    for (uint32_t v = 0; v < g->nvertices; v++)
-        for (uint32_t i = 0; i < g->vertices[v].parallelism; i++)
-            c.tasks[v][i].user_lib = user_lib;
     cancel_requested = 0;
     int64_t t0 = sl_monotonic_ms();
     uint32_t started = 0;

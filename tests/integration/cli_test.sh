@@ -27,8 +27,10 @@ expect_fail() {
 expect_ok() {
     name=$1
     shift
-    if ! "$@" > "$WORK/out" 2> "$WORK/err"; then
-        echo "FAIL $name: exit status $?"; cat "$WORK/err"; fails=$((fails + 1)); return 1
+    "$@" > "$WORK/out" 2> "$WORK/err"
+    st=$?
+    if [ $st -ne 0 ]; then
+        echo "FAIL $name: exit status $st"; cat "$WORK/err"; fails=$((fails + 1)); return 1
     fi
     passes=$((passes + 1))
 }
