@@ -64,32 +64,53 @@ static sl_timer_domain_t domain(const window_op_t *o) {
     return o->w.time == SL_TIME_EVENT ? SL_TIMER_EVENT : SL_TIMER_PROC;
 }
 
+static int register_pane_timers(window_op_t *o, const sl_window_t *w, const int64_t *ns) {
+    sl_operator_t *op = &o->base;
+    const sl_keyed_backend_t *s = op->state;
+    int rc = sl_timer_register(op->timers, domain(o), w->end - 1, s->cur_key, s->cur_key_len, s->cur_kg, ns, 16);
+    if (rc == 0 && o->w.allowed_lateness_ms > 0)
+        rc = sl_timer_register(op->timers, domain(o), w->end - 1 + o->w.allowed_lateness_ms, s->cur_key,
+                               s->cur_key_len, s->cur_kg, ns, 16);
+    return rc;
+}
+
 static int add_to_pane(window_op_t *o, const sl_window_t *w, const sl_row_t *r) {
     sl_operator_t *op = &o->base;
     int64_t ns[2] = {w->start, w->end};
-    const void *v;
-    uint32_t len;
-    int rc = sl_state_value_get(op->state, o->state, ns, sizeof ns, &v, &len);
-    if (rc < 0)
-        return rc;
-    if (rc == 1 && len == o->aggs.acc_size) {
-        memcpy(o->acc, v, len);
+    int rc;
+    const uint8_t *acc = o->acc;
+    if (op->state->vt->value_update) {
+        /* One lookup: the accumulator is updated where it lives. */
+        void *v;
+        bool created;
+        if ((rc = op->state->vt->value_update(op->state, o->state, ns, sizeof ns, o->aggs.acc_size, &v, &created)))
+            return rc;
+        if (created) {
+            sl_agg_init(&o->aggs, v);
+            if ((rc = register_pane_timers(o, w, ns)) != 0)
+                return rc;
+        }
+        sl_agg_add(&o->aggs, v, r);
+        acc = v;
     } else {
-        sl_agg_init(&o->aggs, o->acc);
-        const sl_keyed_backend_t *s = op->state;
-        rc = sl_timer_register(op->timers, domain(o), w->end - 1, s->cur_key, s->cur_key_len, s->cur_kg, ns, sizeof ns);
-        if (rc == 0 && o->w.allowed_lateness_ms > 0)
-            rc = sl_timer_register(op->timers, domain(o), w->end - 1 + o->w.allowed_lateness_ms, s->cur_key,
-                                   s->cur_key_len, s->cur_kg, ns, sizeof ns);
-        if (rc)
+        const void *v;
+        uint32_t len;
+        if ((rc = sl_state_value_get(op->state, o->state, ns, sizeof ns, &v, &len)) < 0)
+            return rc;
+        if (rc == 1 && len == o->aggs.acc_size) {
+            memcpy(o->acc, v, len);
+        } else {
+            sl_agg_init(&o->aggs, o->acc);
+            if ((rc = register_pane_timers(o, w, ns)) != 0)
+                return rc;
+        }
+        sl_agg_add(&o->aggs, o->acc, r);
+        if ((rc = sl_state_value_put(op->state, o->state, ns, sizeof ns, o->acc, o->aggs.acc_size)) != 0)
             return rc;
     }
-    sl_agg_add(&o->aggs, o->acc, r);
-    if ((rc = sl_state_value_put(op->state, o->state, ns, sizeof ns, o->acc, o->aggs.acc_size)) != 0)
-        return rc;
     /* A late row inside the allowed lateness re-emits its (already fired) window. */
     if (o->w.time == SL_TIME_EVENT && w->end - 1 <= op->current_watermark)
-        return emit(o, w, o->acc);
+        return emit(o, w, acc);
     return 0;
 }
 

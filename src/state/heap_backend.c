@@ -101,6 +101,32 @@ static int value_put(sl_keyed_backend_t *b, uint32_t id, const void *ns, uint32_
     return rc;
 }
 
+static int value_update(sl_keyed_backend_t *b, uint32_t id, const void *ns, uint32_t ns_len, uint32_t len,
+                        void **val, bool *created) {
+    sl_byte_table_t *t;
+    sl_bt_entry_t *e;
+    int rc = table_for(b, id, SL_STATE_VALUE, &t);
+    if (rc == 0)
+        rc = upsert(b, t, ns, ns_len, &e);
+    if (rc)
+        return rc;
+    *created = e->vlen != len;
+    if (*created) {
+        uint8_t small[64] = {0};
+        uint8_t *zero = len <= sizeof small ? small : sl_calloc(1, len);
+        rc = zero ? sl_bt_set_value(t, e, zero, len) : SL_ENOMEM;
+        if (zero != small)
+            sl_free(zero);
+        if (rc) {
+            if (e->vlen == 0)
+                sl_bt_remove(t, e); /* a fresh entry whose value could not be stored */
+            return rc;
+        }
+    }
+    *val = sl_bt_value(e);
+    return 0;
+}
+
 static void free_map(sl_bt_entry_t *e) {
     sl_byte_table_t *m;
     memcpy(&m, sl_bt_value(e), sizeof m);
@@ -304,6 +330,7 @@ static const sl_keyed_backend_vtable_t heap_vt = {
     .value_get = value_get,
     .value_put = value_put,
     .remove = state_remove,
+    .value_update = value_update,
     .list_add = list_add,
     .map_get = map_get,
     .map_put = map_put,

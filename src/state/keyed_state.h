@@ -11,6 +11,7 @@
 #ifndef SL_STATE_KEYED_STATE_H
 #define SL_STATE_KEYED_STATE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,6 +39,11 @@ typedef struct sl_keyed_backend_vtable_s {
     int (*value_put)(sl_keyed_backend_t *b, uint32_t id, const void *ns, uint32_t ns_len,
                      const void *val, uint32_t val_len);
     int (*remove)(sl_keyed_backend_t *b, uint32_t id, const void *ns, uint32_t ns_len);
+    /* Optional (NULL when values cannot be changed in place): a writable value of exactly
+     * `len` bytes at (current key, ns), created zero-filled when absent or of another size
+     * (then *created is true). Saves the second lookup of a get + put on the hot path. */
+    int (*value_update)(sl_keyed_backend_t *b, uint32_t id, const void *ns, uint32_t ns_len, uint32_t len,
+                        void **val, bool *created);
     int (*list_add)(sl_keyed_backend_t *b, uint32_t id, const void *ns, uint32_t ns_len,
                     const void *val, uint32_t val_len);
     int (*map_get)(sl_keyed_backend_t *b, uint32_t id, const void *ns, uint32_t ns_len,
