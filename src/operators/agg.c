@@ -167,8 +167,8 @@ static void add_one(const sl_agg_t *a, acc_t *s, const sl_row_t *row) {
     case SL_AGG_AVG:
         if (dbl || a->kind == SL_AGG_AVG)
             s->v.d += dbl ? dv : (double)iv;
-        else
-            s->v.i += iv;
+        else /* wraps like Java's long instead of overflowing (undefined in C) */
+            s->v.i = (int64_t)((uint64_t)s->v.i + (uint64_t)iv);
         break;
     case SL_AGG_MIN:
         if (s->n == 0 || (dbl ? dv < s->v.d : iv < s->v.i))
@@ -217,7 +217,7 @@ void sl_agg_merge(const sl_agg_list_t *l, void *acc, const void *other) {
             switch (a->kind) {
             case SL_AGG_SUM:
             case SL_AGG_AVG:
-                dbl ? (void)(x.v.d += y.v.d) : (void)(x.v.i += y.v.i);
+                dbl ? (void)(x.v.d += y.v.d) : (void)(x.v.i = (int64_t)((uint64_t)x.v.i + (uint64_t)y.v.i));
                 break;
             case SL_AGG_MIN:
                 if (x.n == 0 || (dbl ? y.v.d < x.v.d : y.v.i < x.v.i))

@@ -10,9 +10,7 @@
     XX(aggregate) XX(reduce) XX(process) XX(co_process)                                      \
     XX(window_aggregate) XX(window_join) XX(interval_join)                                   \
     XX(source_csv) XX(source_lines) XX(source_socket) XX(source_generator) XX(source_nexmark) \
-    XX(sink_print) XX(sink_csv) XX(sink_discard) XX(sink_fn)                                 \
-    XX(nexmark_q4_max) XX(nexmark_q4_avg) XX(nexmark_q5_hot) XX(nexmark_q7_max)              \
-    XX(nexmark_q7_join) XX(nexmark_q8_join) XX(nexmark_q3_join)
+    XX(sink_print) XX(sink_csv) XX(sink_discard) XX(sink_fn)
 
 #define XX(k) extern const sl_operator_vtable_t sl_op_##k __attribute__((weak));
 SL__OPS(XX)

@@ -23,8 +23,10 @@ int sl_window_spec_to_params(const sl_window_spec_t *w, sl_params_t *p, char *er
         return SL_EJOB;
     }
     if (w->kind == SL_WINDOW_SLIDING &&
-        (w->slide_ms <= 0 || w->slide_ms > w->size_ms || w->size_ms / w->slide_ms > SL_WINDOW_MAX_PANES)) {
-        snprintf(err, errlen, "sliding window: slide must be in (0, size] and size/slide <= %d",
+        (w->slide_ms <= 0 || w->slide_ms > w->size_ms ||
+         (w->size_ms + w->slide_ms - 1) / w->slide_ms > SL_WINDOW_MAX_PANES)) {
+        /* A row belongs to ceil(size / slide) windows, all of which the operators hold at once. */
+        snprintf(err, errlen, "sliding window: slide must be in (0, size] and ceil(size/slide) <= %d",
                  SL_WINDOW_MAX_PANES);
         return SL_EJOB;
     }
@@ -55,7 +57,9 @@ int sl_window_spec_from_params(const sl_params_t *p, sl_window_spec_t *w, char *
               : strcmp(kind, "sliding") == 0 ? SL_WINDOW_SLIDING
               : strcmp(kind, "session") == 0 ? SL_WINDOW_SESSION
                                              : (sl_window_kind_t)-1;
-    w->time = strcmp(time, "processing") == 0 ? SL_TIME_PROCESSING : SL_TIME_EVENT;
+    w->time = strcmp(time, "processing") == 0 ? SL_TIME_PROCESSING
+              : strcmp(time, "event") == 0    ? SL_TIME_EVENT
+                                              : (sl_time_kind_t)-1;
     if (sl_params_int(p, "size_ms", 0, &w->size_ms) || sl_params_int(p, "slide_ms", 0, &w->slide_ms) ||
         sl_params_int(p, "gap_ms", 0, &w->gap_ms) || sl_params_int(p, "lateness_ms", 0, &w->allowed_lateness_ms)) {
         snprintf(err, errlen, "window parameters must be integers (ms)");
