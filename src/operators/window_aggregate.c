@@ -1,10 +1,13 @@
 /* Windowed aggregation on a keyed stream: tumbling, sliding and session windows over event or
  * processing time, with allowed lateness.
  *
- * Tumbling and sliding windows keep one accumulator block per (key, window) in value state,
- * namespace = (start, end), and one timer at end - 1. When it fires the result is emitted;
- * with allowed lateness the state stays until end - 1 + lateness, and a late row in that
- * span updates the window and re-emits it at once (Flink's late firing). Rows later than that
+ * Tumbling and sliding windows whose size is a multiple of the slide are sliced (as Flink
+ * SQL's window slicing does): a row updates one accumulator, that of its slice of `slide` ms,
+ * and a window's result merges its size/slide slices when its timer fires at end - 1. So a
+ * row costs one state update however many windows it belongs to. Other sliding windows keep
+ * one accumulator per window (namespace = (start, end)).
+ * With allowed lateness the state stays until end - 1 + lateness, and a late row in that span
+ * updates its windows and re-emits them at once (Flink's late firing). Rows later than that
  * are dropped and counted. Session windows keep per key a small array of sessions that merge
  * when a row bridges them. */
 #include <sluice/error.h>
@@ -29,8 +32,14 @@ typedef struct {
     uint8_t *sessions;     /* scratch for the session array */
     uint32_t sessions_cap;
     uint64_t dropped_late;
+    bool sliced;           /* accumulators per slice of `slide` ms, see above */
+    int64_t slide;         /* slice length (the window size for tumbling windows) */
+    uint8_t *merged;       /* scratch accumulator for merging slices */
     sl_window_t panes[SL_WINDOW_MAX_PANES];
 } window_op_t;
+
+/* Timer namespaces of sliced windows: (window end, FIRE) or (slice start, CLEANUP). */
+enum { TIMER_FIRE = 0, TIMER_CLEANUP = 1 };
 
 static int win_open(sl_operator_t *op) {
     window_op_t *o = (window_op_t *)op;
@@ -42,7 +51,10 @@ static int win_open(sl_operator_t *op) {
         return rc;
     if (o->w.kind == SL_WINDOW_SESSION && !sl_agg_mergeable(&o->aggs))
         return sl_operator_fail(op, SL_EJOB, "session windows need aggregates that merge (a user aggregate has none)");
-    if ((o->acc = sl_malloc(o->aggs.acc_size)) == NULL)
+    o->slide = o->w.kind == SL_WINDOW_SLIDING ? o->w.slide_ms : o->w.size_ms;
+    o->sliced = o->w.kind == SL_WINDOW_TUMBLING ||
+                (o->w.kind == SL_WINDOW_SLIDING && o->w.size_ms % o->w.slide_ms == 0 && sl_agg_mergeable(&o->aggs));
+    if ((o->acc = sl_malloc(o->aggs.acc_size)) == NULL || (o->merged = sl_malloc(o->aggs.acc_size)) == NULL)
         return SL_ENOMEM;
     return sl_state_register(op->state, o->w.kind == SL_WINDOW_SESSION ? "sessions" : "acc", SL_STATE_VALUE,
                              &o->state);
@@ -116,6 +128,115 @@ static int add_to_pane(window_op_t *o, const sl_window_t *w, const sl_row_t *r) 
 
 static int add_to_sessions(window_op_t *o, int64_t ts, const sl_row_t *r);
 
+/* ---- sliced windows ---- */
+
+static int64_t floor_to(int64_t ts, int64_t step) {
+    int64_t r = ts % step;
+    return ts - (r < 0 ? r + step : r);
+}
+
+static int slice_timer(window_op_t *o, int64_t ts, int64_t a, int64_t kind) {
+    const sl_keyed_backend_t *s = o->base.state;
+    int64_t ns[2] = {a, kind};
+    return sl_timer_register(o->base.timers, domain(o), ts, s->cur_key, s->cur_key_len, s->cur_kg, ns, sizeof ns);
+}
+
+/* Merges the slices of window [end - size, end); returns 1 when any existed, 0 when none. */
+static int merge_window(window_op_t *o, int64_t end) {
+    sl_operator_t *op = &o->base;
+    int found = 0;
+    sl_agg_init(&o->aggs, o->merged);
+    for (int64_t s = end - o->w.size_ms; s < end; s += o->slide) {
+        int64_t ns[2] = {s, s + o->slide};
+        const void *v;
+        uint32_t len;
+        int rc = sl_state_value_get(op->state, o->state, ns, sizeof ns, &v, &len);
+        if (rc < 0)
+            return rc;
+        if (rc == 1 && len == o->aggs.acc_size) {
+            if (o->slide == o->w.size_ms)
+                memcpy(o->merged, v, len);
+            else
+                sl_agg_merge(&o->aggs, o->merged, v);
+            found = 1;
+        }
+    }
+    return found;
+}
+
+static int fire_window(window_op_t *o, int64_t end) {
+    int rc = merge_window(o, end);
+    if (rc <= 0)
+        return rc;
+    sl_window_t w = {end - o->w.size_ms, end};
+    return emit(o, &w, o->merged);
+}
+
+static int add_to_slice(window_op_t *o, int64_t ts, const sl_row_t *r) {
+    sl_operator_t *op = &o->base;
+    int64_t s = floor_to(ts, o->slide);
+    int64_t last_end = s + o->w.size_ms; /* the last window holding this slice */
+    bool event = o->w.time == SL_TIME_EVENT;
+    if (event && last_end - 1 + o->w.allowed_lateness_ms <= op->current_watermark) {
+        o->dropped_late++;
+        return 0;
+    }
+    int64_t ns[2] = {s, s + o->slide};
+    void *v = NULL;
+    bool created = false;
+    int rc;
+    if (op->state->vt->value_update) {
+        if ((rc = op->state->vt->value_update(op->state, o->state, ns, sizeof ns, o->aggs.acc_size, &v, &created)))
+            return rc;
+        if (created)
+            sl_agg_init(&o->aggs, v);
+        sl_agg_add(&o->aggs, v, r);
+    } else {
+        const void *cur;
+        uint32_t len;
+        if ((rc = sl_state_value_get(op->state, o->state, ns, sizeof ns, &cur, &len)) < 0)
+            return rc;
+        created = rc == 0 || len != o->aggs.acc_size;
+        if (created)
+            sl_agg_init(&o->aggs, o->acc);
+        else
+            memcpy(o->acc, cur, len);
+        sl_agg_add(&o->aggs, o->acc, r);
+        if ((rc = sl_state_value_put(op->state, o->state, ns, sizeof ns, o->acc, o->aggs.acc_size)) != 0)
+            return rc;
+    }
+    for (int64_t end = s + o->slide; end <= last_end; end += o->slide) {
+        if (event && end - 1 <= op->current_watermark) {
+            /* Already fired: a late row within the allowed lateness re-emits the window. */
+            if ((rc = fire_window(o, end)) != 0)
+                return rc;
+        } else if (created && (rc = slice_timer(o, end - 1, end, TIMER_FIRE)) != 0) {
+            return rc;
+        }
+    }
+    if (created && o->w.allowed_lateness_ms > 0)
+        return slice_timer(o, last_end - 1 + o->w.allowed_lateness_ms, s, TIMER_CLEANUP);
+    return 0;
+}
+
+static int sliced_timer(window_op_t *o, const sl_timer_t *t) {
+    int64_t ns[2];
+    if (t->ns_len != sizeof ns)
+        return 0;
+    memcpy(ns, t->ns, sizeof ns);
+    if (ns[1] == TIMER_CLEANUP) {
+        int64_t slice[2] = {ns[0], ns[0] + o->slide};
+        return sl_state_remove(o->base.state, o->state, slice, sizeof slice);
+    }
+    int rc = fire_window(o, ns[0]);
+    if (rc == 0 && o->w.allowed_lateness_ms == 0) {
+        /* The window's oldest slice belongs to no later window. */
+        int64_t slice[2] = {ns[0] - o->w.size_ms, ns[0] - o->w.size_ms + o->slide};
+        rc = sl_state_remove(o->base.state, o->state, slice, sizeof slice);
+    }
+    return rc;
+}
+
 static int win_process(sl_operator_t *op, uint32_t input, sl_batch_t *in) {
     window_op_t *o = (window_op_t *)op;
     for (uint32_t i = 0; i < in->n; i++) {
@@ -126,8 +247,9 @@ static int win_process(sl_operator_t *op, uint32_t input, sl_batch_t *in) {
         int rc = sl_operator_set_key(op, 0, &in->rows[i]);
         if (rc < 0)
             return rc;
-        if (o->w.kind == SL_WINDOW_SESSION) {
-            if ((rc = add_to_sessions(o, ts, &in->rows[i])) != 0)
+        if (o->w.kind == SL_WINDOW_SESSION || o->sliced) {
+            rc = o->sliced ? add_to_slice(o, ts, &in->rows[i]) : add_to_sessions(o, ts, &in->rows[i]);
+            if (rc)
                 return rc;
             continue;
         }
@@ -274,6 +396,8 @@ static int session_timer(window_op_t *o, const sl_timer_t *t) {
 
 static int win_timer(sl_operator_t *op, sl_timer_domain_t d, const sl_timer_t *t) {
     window_op_t *o = (window_op_t *)op;
+    if (o->sliced)
+        return sliced_timer(o, t);
     return o->w.kind == SL_WINDOW_SESSION ? session_timer(o, t) : pane_timer(o, t);
 }
 
@@ -290,6 +414,7 @@ static int win_finish(sl_operator_t *op) {
 static void win_close(sl_operator_t *op) {
     window_op_t *o = (window_op_t *)op;
     sl_free(o->acc);
+    sl_free(o->merged);
     sl_free(o->sessions);
 }
 
