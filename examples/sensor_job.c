@@ -4,8 +4,9 @@
  *
  * A user generator produces readings (sensor id, temperature, event time) that arrive up to
  * 2 s out of order; watermarks trail the largest event time by 2 s. Per sensor, a tumbling
- * 10 s event-time window computes count, average and maximum temperature; a user filter keeps
- * the windows whose maximum crossed 30 degrees. Everything here is deterministic: the same
+ * 10 s event-time window computes count, average and maximum temperature, and with a user
+ * aggregate (sensor_spread) the spread max - min; a user filter keeps the windows whose
+ * maximum crossed 30 degrees. Everything here is deterministic: the same
  * readings give the same windows however the job is parallelized. */
 #include <sluice/error.h>
 #include <sluice/job.h>
@@ -16,6 +17,45 @@
 int sensor_reading(sl_fn_ctx_t *ctx, uint64_t seq, sl_row_builder_t *out, int64_t *ts);
 int sensor_hot(sl_fn_ctx_t *ctx, const sl_row_t *in);
 int sluice_job_main(sl_job_t *job, int argc, char **argv);
+
+/* A user aggregate: plain bytes as accumulator (it lives in keyed state), and a merge so it
+ * also works in session windows and sliced sliding windows. */
+typedef struct {
+    double min, max;
+    int64_t n;
+} spread_acc_t;
+
+static void spread_init(void *acc) { memset(acc, 0, sizeof(spread_acc_t)); }
+
+static void spread_add(void *acc, const sl_row_t *in) {
+    spread_acc_t *a = acc;
+    double t = sl_row_f64(in, 1);
+    if (a->n == 0 || t < a->min)
+        a->min = t;
+    if (a->n == 0 || t > a->max)
+        a->max = t;
+    a->n++;
+}
+
+static void spread_merge(void *acc, const void *other) {
+    const spread_acc_t *b = other;
+    spread_acc_t *a = acc;
+    if (b->n == 0)
+        return;
+    if (a->n == 0 || b->min < a->min)
+        a->min = b->min;
+    if (a->n == 0 || b->max > a->max)
+        a->max = b->max;
+    a->n += b->n;
+}
+
+static void spread_result(const void *acc, sl_row_builder_t *out, uint32_t field) {
+    const spread_acc_t *a = acc;
+    sl_row_set_f64(out, field, a->n ? a->max - a->min : 0.0);
+}
+
+const sl_aggregate_t sensor_spread = {sizeof(spread_acc_t), spread_init, spread_add, spread_merge, spread_result,
+                                      SL_TYPE_DOUBLE};
 
 static uint64_t mix(uint64_t x) {
     x ^= x >> 33;
@@ -38,7 +78,7 @@ int sensor_reading(sl_fn_ctx_t *ctx, uint64_t seq, sl_row_builder_t *out, int64_
     return 1;
 }
 
-/* Field 4 is max(temperature) of the window rows (sensor, start, end, count, max, avg). */
+/* Field 4 is max(temperature) of the window rows (sensor, start, end, count, max, avg, spread). */
 int sensor_hot(sl_fn_ctx_t *ctx, const sl_row_t *in) { return sl_row_f64(in, 4) > 30.0; }
 
 int sluice_job_main(sl_job_t *job, int argc, char **argv) {
@@ -57,7 +97,7 @@ int sluice_job_main(sl_job_t *job, int argc, char **argv) {
     s = sl_stream_watermarks(s, "time", 2000, 0);
     sl_window_spec_t w = {.kind = SL_WINDOW_TUMBLING, .time = SL_TIME_EVENT, .size_ms = 10000};
     s = sl_stream_window_aggregate(sl_stream_key_by(s, "sensor"), "per-sensor-10s", &w,
-                                   "count(), max(temperature), avg(temperature)");
+                                   "count(), max(temperature), avg(temperature), agg(sensor_spread)");
     s = sl_stream_filter(s, "hot", "sensor_hot");
     sl_stream_t *sink = output ? sl_sink_csv(s, "alerts", output) : sl_sink_print(s, "alerts");
     sl_stream_parallelism(sink, 1);

@@ -5,6 +5,7 @@
 
 #include <sluice/error.h>
 
+#include <dlfcn.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -19,11 +20,18 @@ static bool keyed_or_fail(sl_stream_t *s, const char *what, const char *name) {
     return false;
 }
 
-/* Key fields of `s` (when keyed by fields), then window bounds if asked, then aggregates. */
+static const sl_aggregate_t *find_aggregate(void *arg, const char *symbol) {
+    const sl_job_t *job = arg;
+    return dlsym(job->user_lib ? job->user_lib : RTLD_DEFAULT, symbol);
+}
+
+/* Key fields of `s` (when keyed by fields), then window bounds if asked, then aggregates.
+ * User aggregates are looked up now, for their result type and so a missing one is a build
+ * error rather than a failure once the job runs. */
 static sl_schema_t *agg_schema(sl_stream_t *s, const char *what, const char *name, const char *aggs, bool window) {
     sl_agg_list_t l;
     char err[512];
-    if (sl_agg_compile(&l, aggs, s->schema, NULL, NULL, err, sizeof err)) {
+    if (sl_agg_compile(&l, aggs, s->schema, find_aggregate, s->job, err, sizeof err)) {
         sl__job_fail(s->job, "%s '%s': %s", what, name, err);
         return NULL;
     }

@@ -21,6 +21,7 @@ struct sl_job_s {
     uint32_t nstreams;
     uint32_t cap;
     uint32_t parallelism;
+    void *user_lib;         /* dlopen handle of the job library (symbols are checked at build time) */
     char error[512];
 };
 

@@ -15,6 +15,11 @@ typedef struct sl_cli_run_opts_s {
     bool progress;      /* live display (default: when stderr is a terminal) */
     bool quiet;         /* no summary */
     void *user_lib;     /* dlopen handle of the job library, or NULL */
+    /* -D and -p values seen so far (borrowed from argv): re-applied after each -c file, so
+     * command-line overrides win over files wherever they appear. */
+    const char *overrides[256];
+    uint32_t noverrides;
+    char parallelism_kv[48];
 } sl_cli_run_opts_t;
 
 /* Handles one common option at argv[*i] (-c/--config FILE, -D key=value, --parallelism N,

@@ -1,5 +1,6 @@
 /* Options shared by subcommands and the execution of a job with progress and summary. */
 #include "cli/cli.h"
+#include "core/log.h"
 
 #include <sluice/error.h>
 
@@ -50,19 +51,27 @@ int sl_cli_common_option(sl_cli_run_opts_t *o, int argc, char **argv, int *i) {
         const char *path = need_value(argc, argv, i);
         if (sl_config_load_yaml(o->config, path, err, sizeof err) != 0)
             sl_cli_die(2, "%s", err);
+        for (uint32_t k = 0; k < o->noverrides; k++)
+            if (sl_config_set_arg(o->config, o->overrides[k], err, sizeof err) != 0)
+                sl_cli_die(2, "%s", err);
         return 1;
     }
-    if (strcmp(a, "-D") == 0 || strncmp(a, "-D", 2) == 0) {
-        const char *kv = a[2] ? a + 2 : need_value(argc, argv, i);
+    if (strcmp(a, "-D") == 0 || strncmp(a, "-D", 2) == 0 || strcmp(a, "-p") == 0 ||
+        strcmp(a, "--parallelism") == 0) {
+        const char *kv;
+        if (a[1] == 'D') {
+            kv = a[2] ? a + 2 : need_value(argc, argv, i);
+        } else {
+            const char *v = need_value(argc, argv, i);
+            sl_cli_parse_u64(a, v, 1, 32768);
+            snprintf(o->parallelism_kv, sizeof o->parallelism_kv, "parallelism.default=%s", v);
+            kv = o->parallelism_kv;
+        }
         if (sl_config_set_arg(o->config, kv, err, sizeof err) != 0)
             sl_cli_die(2, "%s", err);
-        return 1;
-    }
-    if (strcmp(a, "-p") == 0 || strcmp(a, "--parallelism") == 0) {
-        const char *v = need_value(argc, argv, i);
-        sl_cli_parse_u64(a, v, 1, 32768);
-        if (sl_config_set(o->config, "parallelism.default", v, err, sizeof err) != 0)
-            sl_cli_die(2, "%s", err);
+        if (o->noverrides == sizeof o->overrides / sizeof o->overrides[0])
+            sl_cli_die(2, "too many -D options");
+        o->overrides[o->noverrides++] = kv;
         return 1;
     }
     if (strcmp(a, "--progress") == 0) {
@@ -100,6 +109,14 @@ int sl_cli_execute(sl_job_t *job, sl_cli_run_opts_t *o) {
     int rc = sl_job_graph_finalize(&job->graph, par, true, err, sizeof err);
     if (rc)
         sl_cli_die(2, "invalid job: %s", err);
+    /* SLUICE_LOG, when set, wins: it is how a single run is debugged without a config. */
+    if (getenv("SLUICE_LOG") == NULL) {
+        static const char *const levels[] = {"debug", "info", "warn", "error"};
+        const char *lv = sl_config_str(o->config, "log.level");
+        for (int k = 0; k < 4; k++)
+            if (lv && strcmp(lv, levels[k]) == 0)
+                sl_log_set_level((sl_log_level_t)k);
+    }
     struct sigaction sa = {0};
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "api/job_internal.h"
 #include "cli/cli.h"
 
 static void usage(void) {
@@ -83,6 +84,7 @@ int sl_cmd_run(int argc, char **argv) {
         if (entry == NULL)
             sl_cli_die(2, "run: job library '%s' has no entry point '%s' (define int %s(sl_job_t *, int, char **))",
                        what, SL_JOB_MAIN_SYMBOL, SL_JOB_MAIN_SYMBOL);
+        job->user_lib = o.user_lib;
         rc = entry(job, argc - i + 1, argv + i - 1);
         if (rc && !sl_job_error(job))
             sl_cli_die(2, "run: %s of '%s' returned %s", SL_JOB_MAIN_SYMBOL, what, sl_err_name(rc));

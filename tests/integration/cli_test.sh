@@ -100,5 +100,29 @@ if expect_ok sensor-windows "$SLUICE" run -p 2 "$SENSOR" --readings 50000 --outp
     [ "$(wc -l < "$WORK/s1.csv")" -gt 1 ] || { echo "FAIL sensor-windows: no alert rows"; fails=$((fails + 1)); }
 fi
 
+# Builder errors are reported before the job runs: a field index out of range, a missing
+# user aggregate.
+cat > "$WORK/badfield.c" <<'C'
+#include <sluice/job.h>
+int sluice_job_main(sl_job_t *job, int argc, char **argv) {
+    sl_stream_t *s = sl_source_csv(job, "csv", argv[1], "id:int64,name:string", 1);
+    if (argc > 2)
+        s = sl_stream_aggregate(sl_stream_key_by(s, "id"), "agg", "agg(no_such_aggregate)");
+    else
+        s = sl_stream_key_by(s, "5");
+    sl_sink_discard(s, "out");
+    return 0;
+}
+C
+cc -shared -fPIC -I"$SRC/include" -o "$WORK/badfield.so" "$WORK/badfield.c"
+expect_fail field-out-of-range "field index 5 out of range" "$SLUICE" run "$WORK/badfield.so" "$WORK/bad.csv"
+expect_fail missing-aggregate "no_such_aggregate" "$SLUICE" run "$WORK/badfield.so" "$WORK/bad.csv" agg
+
+# -D wins over a configuration file wherever it appears on the command line.
+printf 'parallelism.default: 1\n' > "$WORK/p1.yaml"
+if expect_ok override-order "$SLUICE" run -D parallelism.default=2 -c "$WORK/p1.yaml" wordcount --lines 10; then
+    grep -q "par 2" "$WORK/err" || { echo "FAIL override-order: -D before -c lost:"; cat "$WORK/err"; fails=$((fails + 1)); }
+fi
+
 echo "$passes passed, $fails failed"
 [ "$fails" -eq 0 ]
