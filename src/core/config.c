@@ -82,7 +82,10 @@ int sl_parse_duration_ms(const char *s, int64_t *out) {
         return SL_EINVAL;
     for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
         if (strcmp(unit, units[i].u) == 0) {
-            *out = (int64_t)(v * units[i].ms);
+            double ms = v * units[i].ms;
+            if (!(ms > -9.2e18 && ms < 9.2e18)) /* converting out of range would be undefined */
+                return SL_ERANGE;
+            *out = (int64_t)ms;
             return 0;
         }
     return SL_EINVAL;
@@ -107,7 +110,10 @@ int sl_parse_memory(const char *s, int64_t *out) {
         lower[i] = (char)tolower((unsigned char)unit[i]);
     for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
         if (strcmp(lower, units[i].u) == 0) {
-            *out = (int64_t)(v * units[i].b);
+            double b = v * units[i].b;
+            if (!(b > -9.2e18 && b < 9.2e18))
+                return SL_ERANGE;
+            *out = (int64_t)b;
             return 0;
         }
     return SL_EINVAL;
@@ -272,6 +278,10 @@ typedef struct {
     char *err;
     size_t errlen;
     sl_config_t *c;
+    /* Mappings already walked: an alias makes libyaml reuse a node, and a mapping reached
+     * twice (a self-reference, or "billion laughs") would recurse forever or explode. */
+    const yaml_node_t *seen[256];
+    uint32_t nseen;
 } yaml_ctx_t;
 
 static int yaml_fail(yaml_ctx_t *y, size_t line, const char *msg) {
@@ -283,6 +293,12 @@ static int yaml_fail(yaml_ctx_t *y, size_t line, const char *msg) {
 static int walk(yaml_ctx_t *y, yaml_document_t *doc, yaml_node_t *node, const char *prefix) {
     if (node->type != YAML_MAPPING_NODE)
         return yaml_fail(y, node->start_mark.line, "expected a mapping of configuration keys");
+    for (uint32_t i = 0; i < y->nseen; i++)
+        if (y->seen[i] == node)
+            return yaml_fail(y, node->start_mark.line, "a mapping used twice through an alias (*) is not supported");
+    if (y->nseen == sizeof y->seen / sizeof y->seen[0])
+        return yaml_fail(y, node->start_mark.line, "more than 256 nested mappings");
+    y->seen[y->nseen++] = node;
     for (yaml_node_pair_t *p = node->data.mapping.pairs.start; p < node->data.mapping.pairs.top; p++) {
         yaml_node_t *k = yaml_document_get_node(doc, p->key), *v = yaml_document_get_node(doc, p->value);
         if (k == NULL || v == NULL || k->type != YAML_SCALAR_NODE)
@@ -323,7 +339,7 @@ int sl_config_load_yaml(sl_config_t *c, const char *path, char *err, size_t errl
         return SL_ENOMEM;
     }
     yaml_parser_set_input_file(&parser, f);
-    yaml_ctx_t y = {path, err, errlen, c};
+    yaml_ctx_t y = {.path = path, .err = err, .errlen = errlen, .c = c};
     int rc = 0;
     if (!yaml_parser_load(&parser, &doc)) {
         char msg[512];

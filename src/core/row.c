@@ -152,7 +152,7 @@ int sl_row_validate(const sl_row_t *r, const sl_schema_t *s) {
         if (!null && (f->type == SL_TYPE_STRING || f->type == SL_TYPE_BYTES)) {
             uint64_t w = sl__row_word(sl__row_slot(r, i));
             uint32_t off = (uint32_t)w, len = (uint32_t)(w >> 32);
-            if (len != 0 && (off < fixed_end || (uint64_t)off + len > r->len))
+            if (off < fixed_end || (uint64_t)off + len > r->len)
                 return SL_ESCHEMA;
         }
     }

@@ -291,13 +291,16 @@ static int pane_timer(window_op_t *o, const sl_timer_t *t) {
 
 static uint32_t entry_size(const window_op_t *o) { return (uint32_t)sizeof(session_hdr_t) + o->aggs.acc_size; }
 
+/* Copies the key's sessions into the scratch array, with room for one more. */
 static int load_sessions(window_op_t *o, uint32_t *count) {
-    const void *v;
-    uint32_t len;
+    const void *v = NULL;
+    uint32_t len = 0;
     *count = 0;
     int rc = sl_state_value_get(o->base.state, o->state, NULL, 0, &v, &len);
-    if (rc <= 0)
+    if (rc < 0)
         return rc;
+    if (rc == 0)
+        len = 0;
     if (len + entry_size(o) > o->sessions_cap) {
         uint32_t cap = (len + entry_size(o)) * 2;
         uint8_t *p = sl_realloc(o->sessions, cap);
@@ -306,7 +309,8 @@ static int load_sessions(window_op_t *o, uint32_t *count) {
         o->sessions = p;
         o->sessions_cap = cap;
     }
-    memcpy(o->sessions, v, len);
+    if (len)
+        memcpy(o->sessions, v, len);
     *count = len / entry_size(o);
     return 0;
 }

@@ -1,6 +1,8 @@
 /* Standalone driver for the fuzz targets when libFuzzer is unavailable (gcc builds, ctest).
  * Runs every file of a corpus directory, then deterministic pseudo-random mutations of them. */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -11,7 +13,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* Usage: driver <corpus-dir | file>... 
+/* Usage: driver <corpus-dir | file>...
  * Env: SL_FUZZ_ITERS (mutated inputs, default 20000), SL_FUZZ_SEED (PRNG seed, default 1),
  *      SL_FUZZ_SECONDS (wall-clock cap on the mutation phase, default 8),
  *      SL_FUZZ_MAX_LEN (largest mutated input, default 8192). */
