@@ -76,7 +76,8 @@ typedef int (*sl_sink_fn)(sl_fn_ctx_t *ctx, const sl_row_t *in, int64_t ts);
 typedef int (*sl_generator_fn)(sl_fn_ctx_t *ctx, uint64_t seq, sl_row_builder_t *out, int64_t *ts);
 
 /* User aggregate: the symbol names a `const sl_aggregate_t`. The accumulator is `acc_size`
- * plain bytes (stored in keyed state as they are, so no pointers inside). */
+ * plain bytes, at most 1024 (stored in keyed state as they are, so no pointers inside); the
+ * callbacks get it 16-byte aligned, so it may be cast to a struct. */
 typedef struct sl_aggregate_s {
     uint32_t acc_size;
     void (*init)(void *acc);

@@ -80,6 +80,12 @@ static int compile_one(sl_agg_list_t *l, char *item, const sl_schema_t *in, sl_a
             snprintf(err, errlen, "aggregate symbol '%s' not found", farg);
             return SL_EJOB;
         }
+        if (a->user && (a->user->acc_size > SL_AGG_USER_MAX_ACC || !a->user->init || !a->user->add ||
+                        !a->user->result)) {
+            snprintf(err, errlen, "aggregate '%s': needs init, add and result, and acc_size <= %d bytes", farg,
+                     SL_AGG_USER_MAX_ACC);
+            return SL_EJOB;
+        }
         a->out_type = a->user ? a->user->result_type : SL_TYPE_DOUBLE;
         a->size = a->user ? (a->user->acc_size + 7u) & ~7u : 8;
         snprintf(a->name, sizeof a->name, "%s", farg);
@@ -145,11 +151,20 @@ int sl_agg_compile(sl_agg_list_t *l, const char *spec, const sl_schema_t *in, sl
     return rc;
 }
 
+/* Accumulators sit at any byte offset inside state values, but user code may cast them to its
+ * struct: user aggregates get a copy in an aligned buffer. */
+typedef struct {
+    _Alignas(16) uint8_t b[SL_AGG_USER_MAX_ACC];
+} aligned_acc_t;
+
 void sl_agg_init(const sl_agg_list_t *l, void *acc) {
     memset(acc, 0, l->acc_size);
     for (uint32_t i = 0; i < l->n; i++)
-        if (l->aggs[i].user)
-            l->aggs[i].user->init((uint8_t *)acc + l->aggs[i].offset);
+        if (l->aggs[i].user) {
+            aligned_acc_t a;
+            l->aggs[i].user->init(a.b);
+            memcpy((uint8_t *)acc + l->aggs[i].offset, a.b, l->aggs[i].user->acc_size);
+        }
 }
 
 static void add_one(const sl_agg_t *a, acc_t *s, const sl_row_t *row) {
@@ -189,7 +204,10 @@ void sl_agg_add(const sl_agg_list_t *l, void *acc, const sl_row_t *row) {
         const sl_agg_t *a = &l->aggs[i];
         uint8_t *p = (uint8_t *)acc + a->offset;
         if (a->user) {
-            a->user->add(p, row);
+            aligned_acc_t x;
+            memcpy(x.b, p, a->user->acc_size);
+            a->user->add(x.b, row);
+            memcpy(p, x.b, a->user->acc_size);
             continue;
         }
         acc_t s;
@@ -205,8 +223,13 @@ void sl_agg_merge(const sl_agg_list_t *l, void *acc, const void *other) {
         uint8_t *p = (uint8_t *)acc + a->offset;
         const uint8_t *q = (const uint8_t *)other + a->offset;
         if (a->user) {
-            if (a->user->merge)
-                a->user->merge(p, q);
+            if (a->user->merge) {
+                aligned_acc_t x, y;
+                memcpy(x.b, p, a->user->acc_size);
+                memcpy(y.b, q, a->user->acc_size);
+                a->user->merge(x.b, y.b);
+                memcpy(p, x.b, a->user->acc_size);
+            }
             continue;
         }
         acc_t x, y;
@@ -242,7 +265,9 @@ void sl_agg_results(const sl_agg_list_t *l, const void *acc, sl_row_builder_t *o
         const uint8_t *p = (const uint8_t *)acc + a->offset;
         uint32_t f = first + i;
         if (a->user) {
-            a->user->result(p, out, f);
+            aligned_acc_t x;
+            memcpy(x.b, p, a->user->acc_size);
+            a->user->result(x.b, out, f);
             continue;
         }
         acc_t s;

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #define SL_AGG_LIMIT 32
+#define SL_AGG_USER_MAX_ACC 1024 /* bytes of a user aggregate's accumulator */
 
 typedef enum { SL_AGG_COUNT_ALL, SL_AGG_COUNT, SL_AGG_SUM, SL_AGG_MIN, SL_AGG_MAX, SL_AGG_AVG, SL_AGG_USER } sl_agg_kind_t;
 
