@@ -245,44 +245,57 @@ int sl_nexmark_latest_timer(sl_fn_ctx_t *ctx, int64_t ts, sl_collector_t *out) {
 
 /* ---- q5: hot items ----
  * Input: per (auction, sliding window) counts keyed by window_end; the auctions whose count
- * equals the window's maximum are emitted when the watermark passes the window. */
-typedef struct {
-    int64_t auction;
-    int64_t num;
-} q5_entry_t;
+ * equals the window's maximum are emitted when the watermark passes the window. One value per
+ * window holds [max count, auctions with that count...], so a row costs one read and at most
+ * one write, and only a window's first row registers its timer. */
+#define Q5_MAX_HOT 4096
 
 int sl_nexmark_q5_hot(sl_fn_ctx_t *ctx, uint32_t input, const sl_row_t *in, int64_t ts, sl_collector_t *out) {
-    q5_entry_t e = {sl_row_i64(in, 0), sl_row_i64(in, 3)};
-    int64_t max = 0;
-    int have = get_i64(ctx, "max", &max);
-    if (have < 0)
-        return have;
-    int rc = 0;
-    if (have == 0 || e.num > max) {
-        if ((rc = sl_fn_list_clear(ctx, "hot")) != 0 || (rc = sl_fn_value_put(ctx, "max", &e.num, 8)) != 0)
-            return rc;
-        rc = sl_fn_timer_event(ctx, sl_row_ts(in, 2) - 1);
-    } else if (e.num < max) {
-        return 0;
+    int64_t auction = sl_row_i64(in, 0), num = sl_row_i64(in, 3);
+    const void *p;
+    uint32_t len;
+    int rc = sl_fn_value_get(ctx, "hot", &p, &len);
+    if (rc < 0)
+        return rc;
+    if (rc == 0) {
+        int64_t v[2] = {num, auction};
+        rc = sl_fn_value_put(ctx, "hot", v, sizeof v);
+        return rc ? rc : sl_fn_timer_event(ctx, sl_row_ts(in, 2) - 1);
     }
-    return rc ? rc : sl_fn_list_add(ctx, "hot", &e, sizeof e);
-}
-
-static int q5_emit(void *arg, const void *val, uint32_t len) {
-    sl_collector_t *out = arg;
-    q5_entry_t e;
-    memcpy(&e, val, sizeof e);
-    sl_row_builder_t *b = sl_collector_row(out);
-    sl_row_set_i64(b, 0, e.auction);
-    sl_row_set_i64(b, 1, e.num);
-    return sl_collector_emit(out);
+    int64_t max;
+    memcpy(&max, p, 8);
+    if (num < max)
+        return 0;
+    if (num > max) {
+        int64_t v[2] = {num, auction};
+        return sl_fn_value_put(ctx, "hot", v, sizeof v);
+    }
+    if (len >= 8 * (Q5_MAX_HOT + 1))
+        return sl_fn_fail(ctx, SL_ERANGE, "more than %d auctions tie for a window's maximum", Q5_MAX_HOT);
+    int64_t v[Q5_MAX_HOT + 1];
+    memcpy(v, p, len);
+    v[len / 8] = auction;
+    return sl_fn_value_put(ctx, "hot", v, len + 8);
 }
 
 int sl_nexmark_q5_timer(sl_fn_ctx_t *ctx, int64_t ts, sl_collector_t *out) {
-    int rc = sl_fn_list_visit(ctx, "hot", q5_emit, out);
-    if (rc == 0)
-        rc = sl_fn_list_clear(ctx, "hot");
-    return rc ? rc : sl_fn_value_clear(ctx, "max");
+    const void *p;
+    uint32_t len;
+    int rc = sl_fn_value_get(ctx, "hot", &p, &len);
+    if (rc <= 0)
+        return rc;
+    int64_t max;
+    memcpy(&max, p, 8);
+    for (uint32_t off = 8; off + 8 <= len; off += 8) {
+        int64_t auction;
+        memcpy(&auction, (const uint8_t *)p + off, 8);
+        sl_row_builder_t *b = sl_collector_row(out);
+        sl_row_set_i64(b, 0, auction);
+        sl_row_set_i64(b, 1, max);
+        if ((rc = sl_collector_emit(out)) != 0)
+            return rc;
+    }
+    return sl_fn_value_clear(ctx, "hot");
 }
 
 /* ---- q7: highest bid ----

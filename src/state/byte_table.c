@@ -107,7 +107,9 @@ int sl_bt_upsert(sl_byte_table_t *t, uint64_t hash, const void *a, uint32_t alen
     if ((t->count + 1) * 2 > t->cap && grow(t) != 0)
         return SL_ENOMEM;
     uint32_t klen = 4 + alen + blen;
-    uint8_t *block = sl_malloc(klen);
+    /* Room for a small value up front: most values (timers, counters, accumulators) fit, and
+     * the first set_value then needs no realloc. */
+    uint8_t *block = sl_malloc(klen + SL_BT_INLINE_VALUE);
     if (block == NULL)
         return SL_ENOMEM;
     memcpy(block, &alen, 4);
@@ -117,9 +119,9 @@ int sl_bt_upsert(sl_byte_table_t *t, uint64_t hash, const void *a, uint32_t alen
     uint32_t mask = t->cap - 1, i = (uint32_t)hash & mask;
     while (t->slots[i].hash)
         i = (i + 1) & mask;
-    t->slots[i] = (sl_bt_entry_t){hash, block, klen, 0, 0};
+    t->slots[i] = (sl_bt_entry_t){hash, block, klen, 0, SL_BT_INLINE_VALUE};
     t->count++;
-    t->bytes += klen;
+    t->bytes += klen + SL_BT_INLINE_VALUE;
     *out = &t->slots[i];
     return 0;
 }

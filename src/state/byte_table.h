@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#define SL_BT_INLINE_VALUE 16 /* value bytes allocated with every new entry */
+
 typedef struct sl_bt_entry_s {
     uint64_t hash; /* 0 marks an empty slot (real hashes are forced non-zero) */
     uint8_t *block; /* u32 length of key part a, a, b, then the value */

@@ -96,7 +96,7 @@ static int value_put(sl_keyed_backend_t *b, uint32_t id, const void *ns, uint32_
     int rc = table_for(b, id, SL_STATE_VALUE, &t);
     if (rc == 0)
         rc = upsert(b, t, ns, ns_len, &e);
-    if (rc == 0 && (rc = sl_bt_set_value(t, e, val, len)) != 0 && e->vcap == 0 && e->vlen == 0)
+    if (rc == 0 && (rc = sl_bt_set_value(t, e, val, len)) != 0 && e->vlen == 0)
         sl_bt_remove(t, e); /* a fresh entry whose value could not be stored */
     return rc;
 }
@@ -217,7 +217,7 @@ static int map_put(sl_keyed_backend_t *b, uint32_t id, const void *ns, uint32_t 
     sl_bt_entry_t *e;
     if ((rc = sl_bt_upsert(m, sl_bt_hash(uk, uk_len, NULL, 0), uk, uk_len, NULL, 0, &e)) != 0)
         return rc;
-    if ((rc = sl_bt_set_value(m, e, val, len)) != 0 && e->vcap == 0)
+    if ((rc = sl_bt_set_value(m, e, val, len)) != 0 && e->vlen == 0)
         sl_bt_remove(m, e);
     return rc;
 }
