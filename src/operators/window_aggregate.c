@@ -33,6 +33,10 @@ typedef struct {
     uint32_t sessions_cap;
     uint64_t dropped_late;
     bool sliced;           /* accumulators per slice of `slide` ms, see above */
+    bool ring;             /* sliced, and all of a key's slices in one value (see ring_*) */
+    uint32_t ring_slots;   /* slots of a new ring */
+    uint8_t *ring_scratch; /* for growing a ring */
+    uint32_t ring_scratch_cap;
     int64_t slide;         /* slice length (the window size for tumbling windows) */
     uint8_t *merged;       /* scratch accumulator for merging slices */
     sl_window_t panes[SL_WINDOW_MAX_PANES];
@@ -54,6 +58,11 @@ static int win_open(sl_operator_t *op) {
     o->slide = o->w.kind == SL_WINDOW_SLIDING ? o->w.slide_ms : o->w.size_ms;
     o->sliced = o->w.kind == SL_WINDOW_TUMBLING ||
                 (o->w.kind == SL_WINDOW_SLIDING && o->w.size_ms % o->w.slide_ms == 0 && sl_agg_mergeable(&o->aggs));
+    /* Without lateness a key's live slices are those of its open windows, plus a few ahead of
+     * the watermark: they fit one small value, read and updated in place with one lookup. */
+    o->ring = o->sliced && o->w.allowed_lateness_ms == 0 && op->state->vt->value_mut &&
+              o->w.size_ms / o->slide <= 64;
+    o->ring_slots = o->ring ? (uint32_t)(o->w.size_ms / o->slide) + 2 : 0;
     if ((o->acc = sl_malloc(o->aggs.acc_size)) == NULL || (o->merged = sl_malloc(o->aggs.acc_size)) == NULL)
         return SL_ENOMEM;
     return sl_state_register(op->state, o->w.kind == SL_WINDOW_SESSION ? "sessions" : "acc", SL_STATE_VALUE,
@@ -237,6 +246,151 @@ static int sliced_timer(window_op_t *o, const sl_timer_t *t) {
     return rc;
 }
 
+/* ---- sliced windows, one ring per key ----
+ * The value is [i64 next_fire | slot...], a slot [i64 start | i64 used | accumulator]. One timer
+ * per key is pending, at next_fire - 1: the end of the earliest unfired window holding a live
+ * slice. Firing it emits that window, frees the slices no later window needs and chains the
+ * timer of the next window, so each fire costs one timer and one state lookup. */
+#define RING_HDR 8
+#define SLOT_HDR 16
+
+static uint32_t slot_size(const window_op_t *o) { return SLOT_HDR + o->aggs.acc_size; }
+
+static int ring_timer(window_op_t *o, int64_t end) {
+    const sl_keyed_backend_t *s = o->base.state;
+    return sl_timer_register(o->base.timers, domain(o), end - 1, s->cur_key, s->cur_key_len, s->cur_kg, NULL, 0);
+}
+
+/* A ring of `slots` free slots (or the old one copied into a bigger one) stored for the key;
+ * returns it writable. */
+static int ring_store(window_op_t *o, const uint8_t *old, uint32_t old_len, uint32_t slots, uint8_t **out) {
+    uint32_t len = RING_HDR + slots * slot_size(o);
+    if (len > o->ring_scratch_cap) {
+        uint8_t *p = sl_realloc(o->ring_scratch, len);
+        if (p == NULL)
+            return SL_ENOMEM;
+        o->ring_scratch = p;
+        o->ring_scratch_cap = len;
+    }
+    memset(o->ring_scratch, 0, len);
+    if (old)
+        memcpy(o->ring_scratch, old, old_len);
+    sl_keyed_backend_t *b = o->base.state;
+    int rc = sl_state_value_put(b, o->state, NULL, 0, o->ring_scratch, len);
+    void *v;
+    uint32_t vlen;
+    if (rc == 0 && (rc = b->vt->value_mut(b, o->state, NULL, 0, &v, &vlen)) == 1) {
+        *out = v;
+        return 0;
+    }
+    return rc < 0 ? rc : SL_EIO;
+}
+
+static int add_to_ring(window_op_t *o, int64_t ts, const sl_row_t *r) {
+    sl_operator_t *op = &o->base;
+    bool event = o->w.time == SL_TIME_EVENT;
+    int64_t s = floor_to(ts, o->slide);
+    if (event && s + o->w.size_ms - 1 <= op->current_watermark) {
+        o->dropped_late++;
+        return 0;
+    }
+    void *v;
+    uint32_t len;
+    uint8_t *ring;
+    int rc = op->state->vt->value_mut(op->state, o->state, NULL, 0, &v, &len);
+    if (rc < 0)
+        return rc;
+    if (rc == 0) {
+        len = RING_HDR + o->ring_slots * slot_size(o);
+        if ((rc = ring_store(o, NULL, 0, o->ring_slots, &ring)) != 0)
+            return rc;
+    } else {
+        ring = v;
+    }
+    uint32_t ss = slot_size(o), n = (len - RING_HDR) / ss;
+    uint8_t *slot = NULL, *free_slot = NULL;
+    for (uint32_t i = 0; i < n; i++) {
+        uint8_t *p = ring + RING_HDR + i * ss;
+        int64_t h[2];
+        memcpy(h, p, sizeof h);
+        if (h[1] && h[0] == s) {
+            slot = p;
+            break;
+        }
+        if (!h[1] && free_slot == NULL)
+            free_slot = p;
+    }
+    if (slot == NULL) {
+        if (free_slot == NULL) { /* rows far ahead of the watermark: grow the ring */
+            if ((rc = ring_store(o, ring, len, n * 2, &ring)) != 0)
+                return rc;
+            free_slot = ring + RING_HDR + n * ss;
+        }
+        slot = free_slot;
+        int64_t h[2] = {s, 1};
+        memcpy(slot, h, sizeof h);
+        sl_agg_init(&o->aggs, slot + SLOT_HDR);
+        int64_t next;
+        memcpy(&next, ring, 8);
+        int64_t first_end = s + o->slide;
+        if (event && first_end - 1 <= op->current_watermark) /* its first windows already fired */
+            first_end = floor_to(op->current_watermark, o->slide) + o->slide;
+        if (next == 0 || first_end < next) {
+            memcpy(ring, &first_end, 8);
+            if ((rc = ring_timer(o, first_end)) != 0)
+                return rc;
+        }
+    }
+    sl_agg_add(&o->aggs, slot + SLOT_HDR, r);
+    return 0;
+}
+
+static int ring_fire(window_op_t *o, const sl_timer_t *t) {
+    sl_operator_t *op = &o->base;
+    void *v;
+    uint32_t len;
+    int rc = op->state->vt->value_mut(op->state, o->state, NULL, 0, &v, &len);
+    if (rc <= 0)
+        return rc;
+    uint8_t *ring = v;
+    int64_t e;
+    memcpy(&e, ring, 8);
+    if (e - 1 != t->ts)
+        return 0; /* superseded by an earlier window's timer; the chain reaches this one */
+    uint32_t ss = slot_size(o), n = (len - RING_HDR) / ss;
+    bool found = false;
+    int64_t next = INT64_MAX;
+    sl_agg_init(&o->aggs, o->merged);
+    for (uint32_t i = 0; i < n; i++) {
+        uint8_t *p = ring + RING_HDR + i * ss;
+        int64_t h[2];
+        memcpy(h, p, sizeof h);
+        if (!h[1])
+            continue;
+        if (h[0] >= e - o->w.size_ms && h[0] < e) {
+            sl_agg_merge(&o->aggs, o->merged, p + SLOT_HDR);
+            found = true;
+        }
+        if (h[0] + o->w.size_ms <= e) { /* in no later window */
+            memset(p, 0, SLOT_HDR);
+            continue;
+        }
+        int64_t end = h[0] + o->slide > e + o->slide ? h[0] + o->slide : e + o->slide;
+        if (end < next)
+            next = end;
+    }
+    if (found) {
+        sl_window_t w = {e - o->w.size_ms, e};
+        if ((rc = emit(o, &w, o->merged)) != 0)
+            return rc;
+    }
+    if (next == INT64_MAX)
+        return sl_state_remove(op->state, o->state, NULL, 0);
+    /* emit() only appends to the output batch: the ring pointer is still valid. */
+    memcpy(ring, &next, 8);
+    return ring_timer(o, next);
+}
+
 static int win_process(sl_operator_t *op, uint32_t input, sl_batch_t *in) {
     window_op_t *o = (window_op_t *)op;
     for (uint32_t i = 0; i < in->n; i++) {
@@ -248,7 +402,9 @@ static int win_process(sl_operator_t *op, uint32_t input, sl_batch_t *in) {
         if (rc < 0)
             return rc;
         if (o->w.kind == SL_WINDOW_SESSION || o->sliced) {
-            rc = o->sliced ? add_to_slice(o, ts, &in->rows[i]) : add_to_sessions(o, ts, &in->rows[i]);
+            rc = o->ring     ? add_to_ring(o, ts, &in->rows[i])
+                 : o->sliced ? add_to_slice(o, ts, &in->rows[i])
+                             : add_to_sessions(o, ts, &in->rows[i]);
             if (rc)
                 return rc;
             continue;
@@ -400,6 +556,8 @@ static int session_timer(window_op_t *o, const sl_timer_t *t) {
 
 static int win_timer(sl_operator_t *op, sl_timer_domain_t d, const sl_timer_t *t) {
     window_op_t *o = (window_op_t *)op;
+    if (o->ring)
+        return ring_fire(o, t);
     if (o->sliced)
         return sliced_timer(o, t);
     return o->w.kind == SL_WINDOW_SESSION ? session_timer(o, t) : pane_timer(o, t);
@@ -419,6 +577,7 @@ static void win_close(sl_operator_t *op) {
     window_op_t *o = (window_op_t *)op;
     sl_free(o->acc);
     sl_free(o->merged);
+    sl_free(o->ring_scratch);
     sl_free(o->sessions);
 }
 

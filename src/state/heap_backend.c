@@ -127,6 +127,20 @@ static int value_update(sl_keyed_backend_t *b, uint32_t id, const void *ns, uint
     return 0;
 }
 
+static int value_mut(sl_keyed_backend_t *b, uint32_t id, const void *ns, uint32_t ns_len, void **val,
+                     uint32_t *len) {
+    sl_byte_table_t *t;
+    int rc = table_for(b, id, SL_STATE_VALUE, &t);
+    if (rc)
+        return rc;
+    sl_bt_entry_t *e = lookup(b, t, ns, ns_len);
+    if (e == NULL)
+        return 0;
+    *val = sl_bt_value(e);
+    *len = e->vlen;
+    return 1;
+}
+
 static void free_map(sl_bt_entry_t *e) {
     sl_byte_table_t *m;
     memcpy(&m, sl_bt_value(e), sizeof m);
@@ -331,6 +345,7 @@ static const sl_keyed_backend_vtable_t heap_vt = {
     .value_put = value_put,
     .remove = state_remove,
     .value_update = value_update,
+    .value_mut = value_mut,
     .list_add = list_add,
     .map_get = map_get,
     .map_put = map_put,

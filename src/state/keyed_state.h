@@ -44,6 +44,10 @@ typedef struct sl_keyed_backend_vtable_s {
      * (then *created is true). Saves the second lookup of a get + put on the hot path. */
     int (*value_update)(sl_keyed_backend_t *b, uint32_t id, const void *ns, uint32_t ns_len, uint32_t len,
                         void **val, bool *created);
+    /* Optional: the existing value at (current key, ns), writable in place (1), or 0 when
+     * absent. The pointer is valid until the next call on the backend. */
+    int (*value_mut)(sl_keyed_backend_t *b, uint32_t id, const void *ns, uint32_t ns_len, void **val,
+                     uint32_t *len);
     int (*list_add)(sl_keyed_backend_t *b, uint32_t id, const void *ns, uint32_t ns_len,
                     const void *val, uint32_t val_len);
     int (*map_get)(sl_keyed_backend_t *b, uint32_t id, const void *ns, uint32_t ns_len,
