@@ -121,12 +121,8 @@ static int fn_process(sl_operator_t *op, uint32_t input, sl_batch_t *in) {
     sink_op_t *o = (sink_op_t *)op;
     for (uint32_t i = 0; i < in->n; i++) {
         int rc = o->fn(&op->fn_ctx, &in->rows[i], in->ts[i]);
-        if (rc) {
-            if (op->error && op->error[0] == '\0')
-                sl_operator_fail(op, rc, "sink function '%s' failed: %s", sl_params_get(op->params, "fn"),
-                                 sl_strerror(rc));
-            return rc;
-        }
+        if (rc)
+            return sl_operator_user_failed(op, "fn", rc);
     }
     return 0;
 }

@@ -51,12 +51,8 @@ static int emit_pair(join_op_t *o, const sl_row_t *l, const sl_row_t *r, int64_t
     sl_row_builder_t *b = sl_output_row(op->out);
     if (o->fn) {
         int rc = o->fn(&op->fn_ctx, l, r, b);
-        if (rc) {
-            if (op->error && op->error[0] == '\0')
-                sl_operator_fail(op, rc, "join function '%s' failed: %s", sl_params_get(op->params, "fn"),
-                                 sl_strerror(rc));
-            return rc;
-        }
+        if (rc)
+            return sl_operator_user_failed(op, "fn", rc);
     } else {
         uint32_t nl = sl_schema_nfields(op->in_schema[0]), nr = sl_schema_nfields(op->in_schema[1]);
         for (uint32_t i = 0; i < nl; i++)

@@ -22,12 +22,6 @@ static int process_open(sl_operator_t *op) {
     return rc;
 }
 
-static int user_failed(sl_operator_t *op, const char *which, int rc) {
-    if (op->error && op->error[0] == '\0')
-        sl_operator_fail(op, rc, "user function '%s' failed: %s", sl_params_get(op->params, which), sl_strerror(rc));
-    return rc;
-}
-
 static int process_batch(sl_operator_t *op, uint32_t input, sl_batch_t *in) {
     process_op_t *o = (process_op_t *)op;
     bool keyed = op->key[input].nfields || op->key[input].fn;
@@ -40,7 +34,7 @@ static int process_batch(sl_operator_t *op, uint32_t input, sl_batch_t *in) {
         o->collector.ts = in->ts[i];
         int rc = o->fn(&op->fn_ctx, input, &in->rows[i], in->ts[i], &o->collector);
         if (rc)
-            return user_failed(op, "fn", rc);
+            return sl_operator_user_failed(op, "fn", rc);
     }
     return 0;
 }
@@ -51,7 +45,7 @@ static int process_timer(sl_operator_t *op, sl_timer_domain_t d, const sl_timer_
         return 0;
     o->collector.ts = t->ts;
     int rc = o->on_timer(&op->fn_ctx, t->ts, &o->collector);
-    return rc ? user_failed(op, "timer_fn", rc) : 0;
+    return rc ? sl_operator_user_failed(op, "timer_fn", rc) : 0;
 }
 
 const sl_operator_vtable_t sl_op_process = {.kind = "process",

@@ -26,12 +26,6 @@ static int fn_open(sl_operator_t *op) {
     return 0;
 }
 
-static int user_error(sl_operator_t *op, int rc) {
-    if (op->error && op->error[0] == '\0')
-        sl_operator_fail(op, rc, "user function '%s' failed: %s", sl_params_get(op->params, "fn"), sl_strerror(rc));
-    return rc;
-}
-
 static int map_process(sl_operator_t *op, uint32_t input, sl_batch_t *in) {
     fn_op_t *o = (fn_op_t *)op;
     for (uint32_t i = 0; i < in->n; i++) {
@@ -40,7 +34,7 @@ static int map_process(sl_operator_t *op, uint32_t input, sl_batch_t *in) {
         if (rc == 0)
             rc = sl_output_emit_built(op->out, in->ts[i]);
         if (rc)
-            return user_error(op, rc);
+            return sl_operator_user_failed(op, "fn", rc);
     }
     return 0;
 }
@@ -50,7 +44,7 @@ static int filter_process(sl_operator_t *op, uint32_t input, sl_batch_t *in) {
     for (uint32_t i = 0; i < in->n; i++) {
         int keep = o->fn.filter(&op->fn_ctx, &in->rows[i]);
         if (keep < 0)
-            return user_error(op, keep);
+            return sl_operator_user_failed(op, "fn", keep);
         if (keep) {
             int rc = sl_output_emit_view(op->out, &in->rows[i], in->ts[i]);
             if (rc)
@@ -66,7 +60,7 @@ static int flat_map_process(sl_operator_t *op, uint32_t input, sl_batch_t *in) {
         o->collector.ts = in->ts[i];
         int rc = o->fn.flat_map(&op->fn_ctx, &in->rows[i], &o->collector);
         if (rc)
-            return user_error(op, rc);
+            return sl_operator_user_failed(op, "fn", rc);
     }
     return 0;
 }

@@ -24,6 +24,12 @@ int sl_operator_fail(sl_operator_t *op, int err, const char *fmt, ...) {
     return err;
 }
 
+int sl_operator_user_failed(sl_operator_t *op, const char *param, int rc) {
+    if (op->error && op->error[0] == '\0')
+        sl_operator_fail(op, rc, "user function '%s' failed: %s", sl_params_get(op->params, param), sl_strerror(rc));
+    return rc;
+}
+
 int sl_operator_symbol(sl_operator_t *op, const char *key, bool required, void **out) {
     const char *sym = sl_params_get(op->params, key);
     *out = NULL;

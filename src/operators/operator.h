@@ -106,6 +106,10 @@ struct sl_operator_s {
 /* Records a failure message (first one wins) and returns `err`. */
 int sl_operator_fail(sl_operator_t *op, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* A user function named by parameter `param` returned `rc` < 0: records "user function 'sym'
+ * failed: cause" unless the function left its own message (sl_fn_fail). Returns rc. */
+int sl_operator_user_failed(sl_operator_t *op, const char *param, int rc);
+
 /* Resolves a user function symbol named by param `key` (in the job library, else in this
  * program). SL_ESYMBOL with a message naming symbol and operator when missing. */
 int sl_operator_symbol(sl_operator_t *op, const char *key, bool required, void **out);

@@ -79,12 +79,8 @@ static int reduce_process(sl_operator_t *op, uint32_t input, sl_batch_t *in) {
         if (rc == 1) {
             sl_row_t acc = {v, len};
             sl_row_builder_start(&o->scratch, nf);
-            if ((rc = o->reduce(&op->fn_ctx, &acc, r, &o->scratch)) != 0) {
-                if (op->error && op->error[0] == '\0')
-                    sl_operator_fail(op, rc, "reduce function '%s' failed: %s", sl_params_get(op->params, "fn"),
-                                     sl_strerror(rc));
-                return rc;
-            }
+            if ((rc = o->reduce(&op->fn_ctx, &acc, r, &o->scratch)) != 0)
+                return sl_operator_user_failed(op, "fn", rc);
             if ((rc = sl_row_builder_finish(&o->scratch, &result)) != 0)
                 return sl_operator_fail(op, rc, "reduce function built an invalid row");
         }

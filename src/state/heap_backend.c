@@ -75,7 +75,7 @@ static int upsert(sl_keyed_backend_t *b, sl_byte_table_t *t, const void *ns, uin
     return sl_bt_upsert(t, hash, b->cur_key, b->cur_key_len, ns, ns_len, e);
 }
 
-static int value_get(sl_keyed_backend_t *b, uint32_t id, const void *ns, uint32_t ns_len, const void **val,
+static int value_mut(sl_keyed_backend_t *b, uint32_t id, const void *ns, uint32_t ns_len, void **val,
                      uint32_t *len) {
     sl_byte_table_t *t;
     int rc = table_for(b, id, SL_STATE_VALUE, &t);
@@ -87,6 +87,15 @@ static int value_get(sl_keyed_backend_t *b, uint32_t id, const void *ns, uint32_
     *val = sl_bt_value(e);
     *len = e->vlen;
     return 1;
+}
+
+static int value_get(sl_keyed_backend_t *b, uint32_t id, const void *ns, uint32_t ns_len, const void **val,
+                     uint32_t *len) {
+    void *v;
+    int rc = value_mut(b, id, ns, ns_len, &v, len);
+    if (rc == 1)
+        *val = v;
+    return rc;
 }
 
 static int value_put(sl_keyed_backend_t *b, uint32_t id, const void *ns, uint32_t ns_len, const void *val,
@@ -127,19 +136,6 @@ static int value_update(sl_keyed_backend_t *b, uint32_t id, const void *ns, uint
     return 0;
 }
 
-static int value_mut(sl_keyed_backend_t *b, uint32_t id, const void *ns, uint32_t ns_len, void **val,
-                     uint32_t *len) {
-    sl_byte_table_t *t;
-    int rc = table_for(b, id, SL_STATE_VALUE, &t);
-    if (rc)
-        return rc;
-    sl_bt_entry_t *e = lookup(b, t, ns, ns_len);
-    if (e == NULL)
-        return 0;
-    *val = sl_bt_value(e);
-    *len = e->vlen;
-    return 1;
-}
 
 static void free_map(sl_bt_entry_t *e) {
     sl_byte_table_t *m;
