@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "core/mailbox.h"
 #include "network/buffer_pool.h"
+#include "state/rocksdb_memory.h"
 #include "taskexecutor/task.h"
 
 static volatile sig_atomic_t cancel_requested;
@@ -32,6 +33,7 @@ typedef struct {
     const sl_job_graph_t *g;
     const sl_config_t *config;
     void *user_lib; /* dlopen handle of the job library, NULL for built-in jobs */
+    sl_rocksdb_memory_t **rocksdb_memory; /* per TaskManager, when state.backend.type is rocksdb */
     uint32_t ntms;
     sl_network_memory_t *tms;
     uint32_t slots_per_tm;
@@ -173,6 +175,7 @@ static int deploy_task(cluster_t *c, uint32_t v, uint32_t i, char *err, size_t e
         w.nout++;
     }
     if (rc == 0) {
+        w.rocksdb_memory = c->rocksdb_memory ? c->rocksdb_memory[i / c->slots_per_tm] : NULL;
         w.out_edges = oe;
         w.out_channels = oc;
         w.out_nchannels = on;
@@ -243,6 +246,9 @@ static void teardown(cluster_t *c, uint32_t deployed_vertices) {
     for (uint32_t k = 0; c->tms && k < c->ntms; k++)
         sl_network_memory_destroy(&c->tms[k]);
     sl_free(c->tms);
+    for (uint32_t k = 0; c->rocksdb_memory && k < c->ntms; k++)
+        sl_rocksdb_memory_destroy(c->rocksdb_memory[k]);
+    sl_free(c->rocksdb_memory);
     sl_mailbox_destroy(&c->done);
 }
 
@@ -262,6 +268,22 @@ static int check_slots(cluster_t *c, char *err, size_t errlen) {
     return 0;
 }
 
+/* One RocksDB memory budget per TaskManager, shared by all its subtasks' instances. */
+static int create_rocksdb_memory(cluster_t *c, char *err, size_t errlen) {
+    const char *type = sl_config_str(c->config, "state.backend.type");
+    if (type == NULL || strcmp(type, "rocksdb") != 0)
+        return 0;
+    int64_t size = sl_config_bytes(c->config, "state.backend.rocksdb.memory.managed-size");
+    if ((c->rocksdb_memory = sl_calloc(c->ntms, sizeof *c->rocksdb_memory)) == NULL)
+        return SL_ENOMEM;
+    for (uint32_t k = 0; k < c->ntms; k++)
+        if ((c->rocksdb_memory[k] = sl_rocksdb_memory_create((size_t)size)) == NULL) {
+            snprintf(err, errlen, "cannot create the RocksDB memory of a TaskManager (%lld bytes)", (long long)size);
+            return SL_ENOMEM;
+        }
+    return 0;
+}
+
 static int deploy(cluster_t *c, uint32_t *deployed, char *err, size_t errlen) {
     int rc = check_slots(c, err, errlen);
     if (rc)
@@ -277,6 +299,8 @@ static int deploy(cluster_t *c, uint32_t *deployed, char *err, size_t errlen) {
                      (long long)net, (long long)seg);
             return SL_ECONFIG;
         }
+    if ((rc = create_rocksdb_memory(c, err, errlen)) != 0)
+        return rc;
     if ((rc = create_edges(c, err, errlen)) != 0)
         return rc;
     c->tasks = sl_calloc(c->g->nvertices, sizeof *c->tasks);

@@ -307,6 +307,66 @@ static int for_each_key(sl_keyed_backend_t *b, uint32_t id, sl_state_key_visit_c
     return 0;
 }
 
+static int for_each_entry(sl_keyed_backend_t *b, uint32_t id, sl_state_entry_cb cb, void *arg) {
+    heap_backend_t *h = hb(b);
+    if (id >= h->nstates)
+        return SL_EINVAL;
+    bool is_map = h->states[id].kind == SL_STATE_MAP;
+    for (uint32_t g = 0; g < h->ngroups; g++) {
+        sl_byte_table_t *t = &h->states[id].tables[g];
+        for (uint32_t i = 0; i < t->cap; i++) {
+            sl_bt_entry_t *e = &t->slots[i];
+            if (e->hash == 0)
+                continue;
+            const uint8_t *k, *ns;
+            uint32_t klen, nslen;
+            sl_bt_key(e, &k, &klen, &ns, &nslen);
+            int rc = 0;
+            if (!is_map) {
+                rc = cb(arg, b->kg_first + g, k, klen, ns, nslen, NULL, 0, sl_bt_value(e), e->vlen);
+            } else {
+                sl_byte_table_t *m;
+                memcpy(&m, sl_bt_value(e), sizeof m);
+                for (uint32_t j = 0; rc == 0 && j < m->cap; j++) {
+                    sl_bt_entry_t *me = &m->slots[j];
+                    if (me->hash == 0)
+                        continue;
+                    const uint8_t *uk, *unused;
+                    uint32_t uklen, ulen;
+                    sl_bt_key(me, &uk, &uklen, &unused, &ulen);
+                    rc = cb(arg, b->kg_first + g, k, klen, ns, nslen, uk, uklen, sl_bt_value(me), me->vlen);
+                }
+            }
+            if (rc)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+static int raw_put(sl_keyed_backend_t *b, uint32_t id, const void *ns, uint32_t ns_len, const void *uk,
+                   uint32_t uk_len, const void *val, uint32_t val_len) {
+    heap_backend_t *h = hb(b);
+    if (id >= h->nstates)
+        return SL_EINVAL;
+    switch (h->states[id].kind) {
+    case SL_STATE_MAP:
+        return map_put(b, id, ns, ns_len, uk, uk_len, val, val_len);
+    case SL_STATE_LIST: {
+        sl_byte_table_t *t;
+        sl_bt_entry_t *e;
+        int rc = table_for(b, id, SL_STATE_LIST, &t);
+        if (rc == 0)
+            rc = upsert(b, t, ns, ns_len, &e);
+        if (rc == 0 && (rc = sl_bt_set_value(t, e, val, val_len)) != 0 && e->vlen == 0)
+            sl_bt_remove(t, e);
+        return rc;
+    }
+    default:
+        return value_put(b, id, ns, ns_len, val, val_len);
+    }
+}
+
 static size_t memory_bytes(const sl_keyed_backend_t *b) {
     const heap_backend_t *h = (const heap_backend_t *)b;
     size_t n = sizeof *h;
@@ -335,6 +395,14 @@ static void destroy(sl_keyed_backend_t *b) {
     sl_free(h);
 }
 
+static uint32_t state_count(const sl_keyed_backend_t *b) { return ((const heap_backend_t *)b)->nstates; }
+
+static void state_info(const sl_keyed_backend_t *b, uint32_t id, const char **name, sl_state_kind_t *kind) {
+    const heap_backend_t *x = (const heap_backend_t *)b;
+    *name = x->states[id].name;
+    *kind = x->states[id].kind;
+}
+
 static const sl_keyed_backend_vtable_t heap_vt = {
     .register_state = register_state,
     .value_get = value_get,
@@ -348,7 +416,11 @@ static const sl_keyed_backend_vtable_t heap_vt = {
     .map_remove = map_remove,
     .iterate = iterate,
     .for_each_key = for_each_key,
+    .for_each_entry = for_each_entry,
+    .raw_put = raw_put,
     .memory_bytes = memory_bytes,
+    .state_count = state_count,
+    .state_info = state_info,
     .destroy = destroy,
 };
 

@@ -32,6 +32,10 @@ typedef int (*sl_state_visit_cb)(void *arg, const void *ukey, uint32_t ukey_len,
 typedef int (*sl_state_key_visit_cb)(void *arg, const void *key, uint32_t key_len, uint32_t key_group,
                                      const void *ns, uint32_t ns_len);
 
+/* Callback for raw entries (snapshots): key group, key, namespace, user key (maps only). */
+typedef int (*sl_state_entry_cb)(void *arg, uint32_t key_group, const void *key, uint32_t key_len, const void *ns,
+                                 uint32_t ns_len, const void *uk, uint32_t uk_len, const void *val, uint32_t val_len);
+
 typedef struct sl_keyed_backend_vtable_s {
     int (*register_state)(sl_keyed_backend_t *b, const char *name, sl_state_kind_t kind, uint32_t *id);
     int (*value_get)(sl_keyed_backend_t *b, uint32_t id, const void *ns, uint32_t ns_len,
@@ -59,7 +63,16 @@ typedef struct sl_keyed_backend_vtable_s {
     int (*iterate)(sl_keyed_backend_t *b, uint32_t id, const void *ns, uint32_t ns_len,
                    sl_state_visit_cb cb, void *arg);
     int (*for_each_key)(sl_keyed_backend_t *b, uint32_t id, sl_state_key_visit_cb cb, void *arg);
+    /* Snapshots and restores: every stored entry of state `id` as raw bytes (a list's value is
+     * its [u32 len][bytes] elements; a map yields one entry per user key), in key-group order,
+     * and the inverse. raw_put writes under the current key. */
+    int (*for_each_entry)(sl_keyed_backend_t *b, uint32_t id, sl_state_entry_cb cb, void *arg);
+    int (*raw_put)(sl_keyed_backend_t *b, uint32_t id, const void *ns, uint32_t ns_len, const void *uk,
+                   uint32_t uk_len, const void *val, uint32_t val_len);
     size_t (*memory_bytes)(const sl_keyed_backend_t *b);
+    /* Registered states: ids are 0..count-1. */
+    uint32_t (*state_count)(const sl_keyed_backend_t *b);
+    void (*state_info)(const sl_keyed_backend_t *b, uint32_t id, const char **name, sl_state_kind_t *kind);
     void (*destroy)(sl_keyed_backend_t *b);
 } sl_keyed_backend_vtable_t;
 
@@ -134,6 +147,10 @@ static inline int sl_state_iterate(sl_keyed_backend_t *b, uint32_t id, const voi
 static inline int sl_state_for_each_key(sl_keyed_backend_t *b, uint32_t id, sl_state_key_visit_cb cb,
                                         void *arg) {
     return b->vt->for_each_key(b, id, cb, arg);
+}
+static inline uint32_t sl_state_count(const sl_keyed_backend_t *b) { return b->vt->state_count(b); }
+static inline void sl_state_info(const sl_keyed_backend_t *b, uint32_t id, const char **name, sl_state_kind_t *kind) {
+    b->vt->state_info(b, id, name, kind);
 }
 static inline void sl_keyed_backend_destroy(sl_keyed_backend_t *b) {
     if (b != NULL)

@@ -6,6 +6,7 @@
 #include <sluice/error.h>
 
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/alloc.h"
@@ -226,3 +227,31 @@ int64_t sl_timer_next(const sl_timer_service_t *s, sl_timer_domain_t dom) {
 }
 
 uint64_t sl_timer_count(const sl_timer_service_t *s, sl_timer_domain_t dom) { return s->d[dom].live; }
+
+static int cmp_timers(const void *a, const void *b) {
+    const timer_t_ *x = *(timer_t_ *const *)a, *y = *(timer_t_ *const *)b;
+    return before(x, y) ? -1 : before(y, x) ? 1 : 0;
+}
+
+int sl_timer_for_each(const sl_timer_service_t *s, sl_timer_domain_t dom, sl_timer_visit_cb cb, void *arg) {
+    const domain_t *d = &s->d[dom];
+    /* Heap order is not registration order: visit in (ts, seq) order so a restore that
+     * registers them again keeps equal-time timers in their original order. */
+    timer_t_ **sorted = d->n ? sl_malloc(d->n * sizeof *sorted) : NULL;
+    if (d->n && sorted == NULL)
+        return SL_ENOMEM;
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < d->n; i++)
+        if (!d->heap[i]->dead)
+            sorted[n++] = d->heap[i];
+    if (n > 1)
+        qsort(sorted, n, sizeof *sorted, cmp_timers);
+    int rc = 0;
+    for (uint32_t i = 0; i < n && rc == 0; i++) {
+        const timer_t_ *t = sorted[i];
+        sl_timer_t v = {t->ts, t->data, t->klen, t->kg, t->data + t->klen, t->nslen};
+        rc = cb(arg, &v);
+    }
+    sl_free(sorted);
+    return rc;
+}

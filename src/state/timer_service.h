@@ -35,6 +35,10 @@ int sl_timer_delete(sl_timer_service_t *s, sl_timer_domain_t d, int64_t ts, cons
 int sl_timer_pop(sl_timer_service_t *s, sl_timer_domain_t d, int64_t upto, sl_timer_t *t);
 /* Timestamp of the earliest pending timer of domain `d`, or INT64_MAX. */
 int64_t sl_timer_next(const sl_timer_service_t *s, sl_timer_domain_t d);
+/* Visits the pending timers of domain `d` in firing order (for snapshots). */
+typedef int (*sl_timer_visit_cb)(void *arg, const sl_timer_t *t);
+int sl_timer_for_each(const sl_timer_service_t *s, sl_timer_domain_t d, sl_timer_visit_cb cb, void *arg);
+
 /* Number of pending timers of domain `d`. */
 uint64_t sl_timer_count(const sl_timer_service_t *s, sl_timer_domain_t d);
 

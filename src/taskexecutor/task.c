@@ -4,6 +4,9 @@
 #include <sluice/error.h>
 
 #include <dlfcn.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -11,6 +14,7 @@
 #include "core/config.h"
 #include "core/key_group.h"
 #include "core/log.h"
+#include "state/rocksdb_backend.h"
 
 #define SOURCE_BUDGET 1024
 
@@ -96,14 +100,37 @@ static bool chain_is_keyed(const sl_task_t *t) {
     return false;
 }
 
+/* <localdir>/sluice-rocksdb-<pid>/<vertex>-<subtask>-<n>: unique per process and per task
+ * instance, so concurrent jobs and restarts never share a directory. */
+static int rocksdb_path(sl_task_t *t, char *buf, size_t len) {
+    static atomic_uint instances;
+    const char *dir = sl_config_str(t->config, "state.backend.rocksdb.localdir");
+    if (dir == NULL || dir[0] == '\0')
+        dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    int n = snprintf(buf, len, "%s/sluice-rocksdb-%ld/v%u-%u-%u", dir, (long)getpid(), t->vertex->id, t->index,
+                     atomic_fetch_add(&instances, 1));
+    if (n < 0 || (size_t)n >= len) {
+        snprintf(t->error, sizeof t->error, "state.backend.rocksdb.localdir is too long");
+        return SL_ECONFIG;
+    }
+    return 0;
+}
+
 static int create_state(sl_task_t *t) {
     int rc = sl_timer_service_create(&t->timers);
     if (rc || !chain_is_keyed(t))
         return rc;
     uint32_t first, last;
     sl_key_group_range(t->graph->max_parallelism, t->vertex->parallelism, t->index, &first, &last);
-    /* state.backend.type chooses the backend; only the heap backend exists so far. */
-    return sl_heap_backend_create(t->graph->max_parallelism, first, last, &t->state);
+    const char *type = sl_config_str(t->config, "state.backend.type");
+    if (type == NULL || strcmp(type, "rocksdb") != 0)
+        return sl_heap_backend_create(t->graph->max_parallelism, first, last, &t->state);
+    char path[4096];
+    if ((rc = rocksdb_path(t, path, sizeof path)) != 0)
+        return rc;
+    rc = sl_rocksdb_backend_create(path, t->rocksdb_memory, t->graph->max_parallelism, first, last, &t->state,
+                                   t->error, sizeof t->error);
+    return rc;
 }
 
 /* Connects chained operators to each other, in the order of the graph's chained edges. */
@@ -172,6 +199,7 @@ int sl_task_init(sl_task_t *t, const sl_job_graph_t *g, uint32_t vertex, uint32_
     t->user_lib = user_lib;
     t->on_done = on_done;
     t->on_done_arg = arg;
+    t->rocksdb_memory = w->rocksdb_memory;
     t->combined_watermark = SL_WATERMARK_MIN;
     t->buffer_timeout_ms = sl_config_duration_ms(config, "execution.buffer-timeout");
     t->watermark_interval_ms = sl_config_duration_ms(config, "pipeline.auto-watermark-interval");

@@ -56,6 +56,8 @@ typedef struct sl_task_wiring_s {
     const sl_stream_edge_t **out_edges;
     sl_channel_t ***out_channels; /* out_channels[e][j]: to consumer subtask j */
     uint32_t *out_nchannels;
+    /* The TaskManager's RocksDB memory (state.backend.type: rocksdb), or NULL. */
+    const struct sl_rocksdb_memory_s *rocksdb_memory;
 } sl_task_wiring_t;
 
 struct sl_task_s {
@@ -84,6 +86,7 @@ struct sl_task_s {
     _Atomic int state_code; /* sl_task_state_t */
     int error_code;
     char error[1024];
+    const struct sl_rocksdb_memory_s *rocksdb_memory; /* borrowed from the TaskManager */
     pthread_t thread;
     bool started;
     sl_task_done_cb on_done;

@@ -2,13 +2,16 @@
 # Proves a Nexmark query's final result equal to a reference computed independently:
 # the events the run used are dumped to CSV, SQLite runs the query's SQL over them, and the
 # two result sets must be identical (as sorted multisets of rows, header included).
-# usage: nexmark_reference.sh SLUICE NEXMARK_DIR QUERY PARALLELISM [EVENTS]
+# usage: nexmark_reference.sh SLUICE NEXMARK_DIR QUERY PARALLELISM [EVENTS [sluice options...]]
 set -eu
 SLUICE=$1 DIR=$2 Q=$3 P=$4 EVENTS=${5:-${SL_NEXMARK_EVENTS:-200000}}
+shift 4
+[ $# -gt 0 ] && shift
+# Remaining arguments (e.g. -D state.backend.type=rocksdb) go to the run.
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 "$SLUICE" nexmark --query "$Q" --events "$EVENTS" --parallelism "$P" --quiet \
-    -D taskmanager.numberOfTaskSlots=4 --dump-events "$WORK/events" --output "$WORK/result.csv"
+    -D taskmanager.numberOfTaskSlots=4 "$@" --dump-events "$WORK/events" --output "$WORK/result.csv"
 sh "$DIR/reference.sh" "$WORK/events" "$Q" "$WORK/expected.csv"
 head -n 1 "$WORK/result.csv" > "$WORK/got.header"
 head -n 1 "$WORK/expected.csv" > "$WORK/want.header"
@@ -28,4 +31,4 @@ if [ "$rows" -eq 0 ] && [ "$Q" != "q3" ]; then
     echo "FAIL $Q p=$P: the reference has no rows: the test would prove nothing"
     exit 1
 fi
-echo "ok $Q p=$P: $rows rows identical to the SQLite reference ($EVENTS events)"
+echo "ok $Q p=$P $*: $rows rows identical to the SQLite reference ($EVENTS events)"

@@ -1,0 +1,565 @@
+/* RocksDB keyed-state backend: one RocksDB instance per subtask, one column family per state.
+ *
+ * Keys are [key group: 2 bytes big endian][u32 key length][key][u32 namespace length][namespace],
+ * followed by the user key for map state, so a key group is one contiguous range (what a
+ * snapshot or a rescale moves) and a map is one prefix. List state appends with a merge
+ * operator (no read per add); values are [u32 length][bytes] elements. The write-ahead log is
+ * off: durability comes from checkpoints, as in Flink. Memory is bounded by the TaskManager's
+ * shared cache and write buffer manager (rocksdb_memory.h). */
+#include <sluice/error.h>
+
+#include <errno.h>
+#include <ftw.h>
+#include <rocksdb/c.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/alloc.h"
+#include "core/log.h"
+#include "state/keyed_state.h"
+#include "state/rocksdb_backend.h"
+
+#define MAX_STATES 64
+
+typedef struct {
+    char *name;
+    sl_state_kind_t kind;
+    rocksdb_column_family_handle_t *cf;
+} rdb_state_t;
+
+typedef struct {
+    sl_keyed_backend_t base;
+    rocksdb_t *db;
+    rocksdb_options_t *opts;
+    rocksdb_block_based_table_options_t *table;
+    rocksdb_writeoptions_t *wo;
+    rocksdb_readoptions_t *ro;
+    rdb_state_t states[MAX_STATES];
+    uint32_t nstates;
+    uint8_t *kbuf; /* scratch for encoded keys */
+    uint32_t kcap;
+    char *last;    /* the value handed out by the last get: valid until the next call */
+    char *path;
+} rdb_t;
+
+static rdb_t *rb(sl_keyed_backend_t *b) { return (rdb_t *)b; }
+
+static int rdb_error(const char *what, char *err) {
+    SL_ERROR("rocksdb: %s: %s", what, err ? err : "unknown error");
+    free(err); /* allocated by RocksDB */
+    return SL_ESTATE_IO;
+}
+
+/* ---- the list merge operator: concatenation of [u32 len][bytes] elements ---- */
+
+static char *concat(const char *first, size_t first_len, const char *const *ops, const size_t *lens, int n,
+                    size_t *out_len) {
+    size_t total = first_len;
+    for (int i = 0; i < n; i++)
+        total += lens[i];
+    char *buf = malloc(total ? total : 1);
+    if (buf == NULL)
+        return NULL;
+    if (first_len)
+        memcpy(buf, first, first_len);
+    size_t off = first_len;
+    for (int i = 0; i < n; i++) {
+        memcpy(buf + off, ops[i], lens[i]);
+        off += lens[i];
+    }
+    *out_len = total;
+    return buf;
+}
+
+static char *full_merge(void *st, const char *key, size_t klen, const char *existing, size_t elen,
+                        const char *const *ops, const size_t *lens, int n, unsigned char *ok, size_t *out_len) {
+    char *r = concat(existing, existing ? elen : 0, ops, lens, n, out_len);
+    *ok = r != NULL;
+    return r;
+}
+
+static char *partial_merge(void *st, const char *key, size_t klen, const char *const *ops, const size_t *lens, int n,
+                           unsigned char *ok, size_t *out_len) {
+    char *r = concat(NULL, 0, ops, lens, n, out_len);
+    *ok = r != NULL;
+    return r;
+}
+
+static void delete_merged(void *st, const char *v, size_t len) { free((char *)v); }
+static void merge_destroy(void *st) {}
+static const char *merge_name(void *st) { return "sl-list-append"; }
+
+/* ---- keys ---- */
+
+static int reserve(rdb_t *r, uint32_t need) {
+    if (need <= r->kcap)
+        return 0;
+    uint32_t cap = r->kcap ? r->kcap : 128;
+    while (cap < need)
+        cap *= 2;
+    uint8_t *p = sl_realloc(r->kbuf, cap);
+    if (p == NULL)
+        return SL_ENOMEM;
+    r->kbuf = p;
+    r->kcap = cap;
+    return 0;
+}
+
+/* Encodes (current key group, key, ns[, ukey]) into r->kbuf; returns the length or <0. */
+static int encode(rdb_t *r, const void *ns, uint32_t ns_len, const void *uk, uint32_t uk_len) {
+    const sl_keyed_backend_t *b = &r->base;
+    uint32_t n = 2 + 4 + b->cur_key_len + 4 + ns_len + uk_len;
+    if (reserve(r, n))
+        return SL_ENOMEM;
+    uint8_t *p = r->kbuf;
+    p[0] = (uint8_t)(b->cur_kg >> 8);
+    p[1] = (uint8_t)b->cur_kg;
+    memcpy(p + 2, &b->cur_key_len, 4);
+    memcpy(p + 6, b->cur_key, b->cur_key_len);
+    memcpy(p + 6 + b->cur_key_len, &ns_len, 4);
+    if (ns_len)
+        memcpy(p + 10 + b->cur_key_len, ns, ns_len);
+    if (uk_len)
+        memcpy(p + 10 + b->cur_key_len + ns_len, uk, uk_len);
+    return (int)n;
+}
+
+static int state_of(rdb_t *r, uint32_t id, sl_state_kind_t kind, rocksdb_column_family_handle_t **cf) {
+    if (id >= r->nstates || r->states[id].kind != kind || r->base.cur_kg < r->base.kg_first ||
+        r->base.cur_kg > r->base.kg_last)
+        return SL_EINVAL;
+    *cf = r->states[id].cf;
+    return 0;
+}
+
+/* ---- the vtable ---- */
+
+static int register_state(sl_keyed_backend_t *b, const char *name, sl_state_kind_t kind, uint32_t *id) {
+    rdb_t *r = rb(b);
+    for (uint32_t i = 0; i < r->nstates; i++)
+        if (strcmp(r->states[i].name, name) == 0) {
+            if (r->states[i].kind != kind)
+                return SL_EINVAL;
+            *id = i;
+            return 0;
+        }
+    if (r->nstates == MAX_STATES)
+        return SL_ERANGE;
+    rdb_state_t *s = &r->states[r->nstates];
+    char *err = NULL;
+    s->cf = rocksdb_create_column_family(r->db, r->opts, name, &err);
+    if (err)
+        return rdb_error("create column family", err);
+    if ((s->name = sl_strdup(name)) == NULL) {
+        rocksdb_column_family_handle_destroy(s->cf);
+        return SL_ENOMEM;
+    }
+    s->kind = kind;
+    *id = r->nstates++;
+    return 0;
+}
+
+static int get(rdb_t *r, rocksdb_column_family_handle_t *cf, int klen, const void **val, uint32_t *len) {
+    char *err = NULL;
+    size_t vlen = 0;
+    free(r->last);
+    r->last = rocksdb_get_cf(r->db, r->ro, cf, (const char *)r->kbuf, (size_t)klen, &vlen, &err);
+    if (err)
+        return rdb_error("get", err);
+    if (r->last == NULL)
+        return 0;
+    *val = r->last;
+    *len = (uint32_t)vlen;
+    return 1;
+}
+
+static int value_get(sl_keyed_backend_t *b, uint32_t id, const void *ns, uint32_t ns_len, const void **val,
+                     uint32_t *len) {
+    rdb_t *r = rb(b);
+    rocksdb_column_family_handle_t *cf;
+    int rc = state_of(r, id, SL_STATE_VALUE, &cf);
+    int klen = rc ? rc : encode(r, ns, ns_len, NULL, 0);
+    return klen < 0 ? klen : get(r, cf, klen, val, len);
+}
+
+static int put(rdb_t *r, rocksdb_column_family_handle_t *cf, int klen, const void *val, uint32_t len) {
+    char *err = NULL;
+    rocksdb_put_cf(r->db, r->wo, cf, (const char *)r->kbuf, (size_t)klen, val, len, &err);
+    return err ? rdb_error("put", err) : 0;
+}
+
+static int value_put(sl_keyed_backend_t *b, uint32_t id, const void *ns, uint32_t ns_len, const void *val,
+                     uint32_t len) {
+    rdb_t *r = rb(b);
+    rocksdb_column_family_handle_t *cf;
+    int rc = state_of(r, id, SL_STATE_VALUE, &cf);
+    int klen = rc ? rc : encode(r, ns, ns_len, NULL, 0);
+    return klen < 0 ? klen : put(r, cf, klen, val, len);
+}
+
+/* Deletes every entry whose key starts with r->kbuf[0..plen). */
+static int delete_prefix(rdb_t *r, rocksdb_column_family_handle_t *cf, int plen) {
+    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(r->db, r->ro, cf);
+    rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+    for (rocksdb_iter_seek(it, (const char *)r->kbuf, (size_t)plen); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+        size_t kl;
+        const char *k = rocksdb_iter_key(it, &kl);
+        if (kl < (size_t)plen || memcmp(k, r->kbuf, (size_t)plen) != 0)
+            break;
+        rocksdb_writebatch_delete_cf(wb, cf, k, kl);
+    }
+    char *err = NULL;
+    rocksdb_iter_get_error(it, &err);
+    if (err == NULL)
+        rocksdb_write(r->db, r->wo, wb, &err);
+    rocksdb_writebatch_destroy(wb);
+    rocksdb_iter_destroy(it);
+    return err ? rdb_error("delete", err) : 0;
+}
+
+static int state_remove(sl_keyed_backend_t *b, uint32_t id, const void *ns, uint32_t ns_len) {
+    rdb_t *r = rb(b);
+    if (id >= r->nstates)
+        return SL_EINVAL;
+    rocksdb_column_family_handle_t *cf;
+    sl_state_kind_t kind = r->states[id].kind;
+    int rc = state_of(r, id, kind, &cf);
+    int klen = rc ? rc : encode(r, ns, ns_len, NULL, 0);
+    if (klen < 0)
+        return klen;
+    if (kind == SL_STATE_MAP)
+        return delete_prefix(r, cf, klen);
+    char *err = NULL;
+    rocksdb_delete_cf(r->db, r->wo, cf, (const char *)r->kbuf, (size_t)klen, &err);
+    return err ? rdb_error("delete", err) : 0;
+}
+
+static int list_add(sl_keyed_backend_t *b, uint32_t id, const void *ns, uint32_t ns_len, const void *val,
+                    uint32_t len) {
+    rdb_t *r = rb(b);
+    rocksdb_column_family_handle_t *cf;
+    int rc = state_of(r, id, SL_STATE_LIST, &cf);
+    int klen = rc ? rc : encode(r, ns, ns_len, NULL, 0);
+    if (klen < 0)
+        return klen;
+    char small[256];
+    char *op = 4 + len <= sizeof small ? small : sl_malloc(4 + len);
+    if (op == NULL)
+        return SL_ENOMEM;
+    memcpy(op, &len, 4);
+    memcpy(op + 4, val, len);
+    char *err = NULL;
+    rocksdb_merge_cf(r->db, r->wo, cf, (const char *)r->kbuf, (size_t)klen, op, 4 + len, &err);
+    if (op != small)
+        sl_free(op);
+    return err ? rdb_error("merge", err) : 0;
+}
+
+static int map_get(sl_keyed_backend_t *b, uint32_t id, const void *ns, uint32_t ns_len, const void *uk,
+                   uint32_t uk_len, const void **val, uint32_t *len) {
+    rdb_t *r = rb(b);
+    rocksdb_column_family_handle_t *cf;
+    int rc = state_of(r, id, SL_STATE_MAP, &cf);
+    int klen = rc ? rc : encode(r, ns, ns_len, uk, uk_len);
+    return klen < 0 ? klen : get(r, cf, klen, val, len);
+}
+
+static int map_put(sl_keyed_backend_t *b, uint32_t id, const void *ns, uint32_t ns_len, const void *uk,
+                   uint32_t uk_len, const void *val, uint32_t len) {
+    rdb_t *r = rb(b);
+    rocksdb_column_family_handle_t *cf;
+    int rc = state_of(r, id, SL_STATE_MAP, &cf);
+    int klen = rc ? rc : encode(r, ns, ns_len, uk, uk_len);
+    return klen < 0 ? klen : put(r, cf, klen, val, len);
+}
+
+static int map_remove(sl_keyed_backend_t *b, uint32_t id, const void *ns, uint32_t ns_len, const void *uk,
+                      uint32_t uk_len) {
+    rdb_t *r = rb(b);
+    rocksdb_column_family_handle_t *cf;
+    int rc = state_of(r, id, SL_STATE_MAP, &cf);
+    int klen = rc ? rc : encode(r, ns, ns_len, uk, uk_len);
+    if (klen < 0)
+        return klen;
+    char *err = NULL;
+    rocksdb_delete_cf(r->db, r->wo, cf, (const char *)r->kbuf, (size_t)klen, &err);
+    return err ? rdb_error("delete", err) : 0;
+}
+
+static int visit_list(const char *v, size_t len, sl_state_visit_cb cb, void *arg) {
+    size_t off = 0;
+    while (off + 4 <= len) {
+        uint32_t n;
+        memcpy(&n, v + off, 4);
+        if (n > len - off - 4)
+            return SL_ESTATE_IO; /* a corrupt list value */
+        int rc = cb(arg, NULL, 0, v + off + 4, n);
+        if (rc)
+            return rc;
+        off += 4 + n;
+    }
+    return 0;
+}
+
+static int iterate(sl_keyed_backend_t *b, uint32_t id, const void *ns, uint32_t ns_len, sl_state_visit_cb cb,
+                   void *arg) {
+    rdb_t *r = rb(b);
+    if (id >= r->nstates)
+        return SL_EINVAL;
+    sl_state_kind_t kind = r->states[id].kind;
+    rocksdb_column_family_handle_t *cf;
+    int rc = state_of(r, id, kind, &cf);
+    int klen = rc ? rc : encode(r, ns, ns_len, NULL, 0);
+    if (klen < 0)
+        return klen;
+    if (kind == SL_STATE_LIST) {
+        char *err = NULL;
+        size_t vlen = 0;
+        char *v = rocksdb_get_cf(r->db, r->ro, cf, (const char *)r->kbuf, (size_t)klen, &vlen, &err);
+        if (err)
+            return rdb_error("get", err);
+        rc = v ? visit_list(v, vlen, cb, arg) : 0;
+        free(v);
+        return rc;
+    }
+    /* Map: the prefix is copied, the callback may use the backend's scratch (not modify). */
+    uint8_t prefix[512];
+    uint8_t *pfx = (size_t)klen <= sizeof prefix ? prefix : sl_malloc((size_t)klen);
+    if (pfx == NULL)
+        return SL_ENOMEM;
+    memcpy(pfx, r->kbuf, (size_t)klen);
+    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(r->db, r->ro, cf);
+    rc = 0;
+    for (rocksdb_iter_seek(it, (const char *)pfx, (size_t)klen); rc == 0 && rocksdb_iter_valid(it);
+         rocksdb_iter_next(it)) {
+        size_t kl, vl;
+        const char *k = rocksdb_iter_key(it, &kl);
+        if (kl < (size_t)klen || memcmp(k, pfx, (size_t)klen) != 0)
+            break;
+        const char *v = rocksdb_iter_value(it, &vl);
+        rc = cb(arg, k + klen, (uint32_t)(kl - (size_t)klen), v, (uint32_t)vl);
+    }
+    char *err = NULL;
+    rocksdb_iter_get_error(it, &err);
+    rocksdb_iter_destroy(it);
+    if (pfx != prefix)
+        sl_free(pfx);
+    return err ? rdb_error("iterate", err) : rc;
+}
+
+/* Decodes [kg][klen][key][nslen][ns]; returns the prefix length or 0 when malformed. */
+static size_t decode(const char *k, size_t kl, uint32_t *kg, const char **key, uint32_t *key_len, const char **ns,
+                     uint32_t *ns_len) {
+    if (kl < 10)
+        return 0;
+    *kg = ((uint32_t)(uint8_t)k[0] << 8) | (uint8_t)k[1];
+    memcpy(key_len, k + 2, 4);
+    if (*key_len > kl - 10)
+        return 0;
+    *key = k + 6;
+    memcpy(ns_len, k + 6 + *key_len, 4);
+    if (*ns_len > kl - 10 - *key_len)
+        return 0;
+    *ns = k + 10 + *key_len;
+    return 10 + (size_t)*key_len + *ns_len;
+}
+
+static int for_each_key(sl_keyed_backend_t *b, uint32_t id, sl_state_key_visit_cb cb, void *arg) {
+    rdb_t *r = rb(b);
+    if (id >= r->nstates)
+        return SL_EINVAL;
+    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(r->db, r->ro, r->states[id].cf);
+    int rc = 0;
+    size_t last_len = 0;
+    char *last = NULL;
+    for (rocksdb_iter_seek_to_first(it); rc == 0 && rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+        size_t kl;
+        const char *k = rocksdb_iter_key(it, &kl);
+        uint32_t kg, key_len, ns_len;
+        const char *key, *ns;
+        size_t plen = decode(k, kl, &kg, &key, &key_len, &ns, &ns_len);
+        if (plen == 0) {
+            rc = SL_ESTATE_IO;
+            break;
+        }
+        /* Map entries share their (key, namespace) prefix: visit it once. */
+        if (last && plen == last_len && memcmp(last, k, plen) == 0)
+            continue;
+        free(last);
+        if ((last = malloc(plen)) == NULL) {
+            rc = SL_ENOMEM;
+            break;
+        }
+        memcpy(last, k, plen);
+        last_len = plen;
+        rc = cb(arg, key, key_len, kg, ns, ns_len);
+    }
+    free(last);
+    char *err = NULL;
+    rocksdb_iter_get_error(it, &err);
+    rocksdb_iter_destroy(it);
+    return err ? rdb_error("iterate", err) : rc;
+}
+
+static int for_each_entry(sl_keyed_backend_t *b, uint32_t id, sl_state_entry_cb cb, void *arg) {
+    rdb_t *r = rb(b);
+    if (id >= r->nstates)
+        return SL_EINVAL;
+    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(r->db, r->ro, r->states[id].cf);
+    int rc = 0;
+    for (rocksdb_iter_seek_to_first(it); rc == 0 && rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+        size_t kl, vl;
+        const char *k = rocksdb_iter_key(it, &kl), *v = rocksdb_iter_value(it, &vl);
+        uint32_t kg, key_len, ns_len;
+        const char *key, *ns;
+        size_t plen = decode(k, kl, &kg, &key, &key_len, &ns, &ns_len);
+        if (plen == 0) {
+            rc = SL_ESTATE_IO;
+            break;
+        }
+        rc = cb(arg, kg, key, key_len, ns, ns_len, k + plen, (uint32_t)(kl - plen), v, (uint32_t)vl);
+    }
+    char *err = NULL;
+    rocksdb_iter_get_error(it, &err);
+    rocksdb_iter_destroy(it);
+    return err ? rdb_error("iterate", err) : rc;
+}
+
+static int raw_put(sl_keyed_backend_t *b, uint32_t id, const void *ns, uint32_t ns_len, const void *uk,
+                   uint32_t uk_len, const void *val, uint32_t val_len) {
+    rdb_t *r = rb(b);
+    if (id >= r->nstates)
+        return SL_EINVAL;
+    rocksdb_column_family_handle_t *cf;
+    int rc = state_of(r, id, r->states[id].kind, &cf);
+    int klen = rc ? rc : encode(r, ns, ns_len, uk, uk_len);
+    return klen < 0 ? klen : put(r, cf, klen, val, val_len);
+}
+
+/* Bytes of state: memtables plus the live data estimate of the SST files, over all states. */
+static size_t memory_bytes(const sl_keyed_backend_t *b) {
+    const rdb_t *r = (const rdb_t *)b;
+    size_t total = 0;
+    for (uint32_t i = 0; i < r->nstates; i++) {
+        uint64_t v = 0;
+        if (rocksdb_property_int_cf(r->db, r->states[i].cf, "rocksdb.cur-size-all-mem-tables", &v) == 0)
+            total += (size_t)v;
+        if (rocksdb_property_int_cf(r->db, r->states[i].cf, "rocksdb.estimate-live-data-size", &v) == 0)
+            total += (size_t)v;
+    }
+    return total;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+    return remove(path);
+}
+
+static void destroy(sl_keyed_backend_t *b) {
+    rdb_t *r = rb(b);
+    for (uint32_t i = 0; i < r->nstates; i++) {
+        rocksdb_column_family_handle_destroy(r->states[i].cf);
+        sl_free(r->states[i].name);
+    }
+    if (r->db)
+        rocksdb_close(r->db);
+    if (r->opts)
+        rocksdb_options_destroy(r->opts);
+    if (r->table)
+        rocksdb_block_based_options_destroy(r->table);
+    if (r->wo)
+        rocksdb_writeoptions_destroy(r->wo);
+    if (r->ro)
+        rocksdb_readoptions_destroy(r->ro);
+    /* The instance is this subtask's working copy; checkpoints hold what must survive. */
+    if (r->path)
+        nftw(r->path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    free(r->last);
+    sl_free(r->kbuf);
+    sl_free(r->path);
+    sl_free(r);
+}
+
+static uint32_t state_count(const sl_keyed_backend_t *b) { return ((const rdb_t *)b)->nstates; }
+
+static void state_info(const sl_keyed_backend_t *b, uint32_t id, const char **name, sl_state_kind_t *kind) {
+    const rdb_t *x = (const rdb_t *)b;
+    *name = x->states[id].name;
+    *kind = x->states[id].kind;
+}
+
+static const sl_keyed_backend_vtable_t rdb_vt = {
+    .register_state = register_state,
+    .value_get = value_get,
+    .value_put = value_put,
+    .remove = state_remove,
+    .list_add = list_add,
+    .map_get = map_get,
+    .map_put = map_put,
+    .map_remove = map_remove,
+    .iterate = iterate,
+    .for_each_key = for_each_key,
+    .for_each_entry = for_each_entry,
+    .raw_put = raw_put,
+    .memory_bytes = memory_bytes,
+    .state_count = state_count,
+    .state_info = state_info,
+    .destroy = destroy,
+};
+
+static int make_dirs(const char *dir) {
+    char path[4096];
+    if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path)
+        return -1;
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(path, 0777) != 0 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    return mkdir(path, 0777) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+int sl_rocksdb_backend_create(const char *path, const sl_rocksdb_memory_t *mem, uint32_t max_parallelism,
+                              uint32_t kg_first, uint32_t kg_last, sl_keyed_backend_t **out, char *errbuf,
+                              size_t errlen) {
+    if (max_parallelism == 0 || max_parallelism > 65536 || kg_first > kg_last || kg_last >= max_parallelism)
+        return SL_EINVAL;
+    if (make_dirs(path) != 0) {
+        snprintf(errbuf, errlen, "cannot create the RocksDB directory '%s': %s", path, strerror(errno));
+        return SL_ESTATE_IO;
+    }
+    rdb_t *r = sl_calloc(1, sizeof *r);
+    if (r == NULL || (r->path = sl_strdup(path)) == NULL) {
+        sl_free(r);
+        return SL_ENOMEM;
+    }
+    r->base.vt = &rdb_vt;
+    r->base.max_parallelism = max_parallelism;
+    r->base.kg_first = kg_first;
+    r->base.kg_last = kg_last;
+    r->opts = rocksdb_options_create();
+    r->table = rocksdb_block_based_options_create();
+    r->wo = rocksdb_writeoptions_create();
+    r->ro = rocksdb_readoptions_create();
+    rocksdb_writeoptions_disable_WAL(r->wo, 1);
+    rocksdb_options_set_create_if_missing(r->opts, 1);
+    rocksdb_options_set_merge_operator(
+        r->opts, rocksdb_mergeoperator_create(NULL, merge_destroy, full_merge, partial_merge, delete_merged, merge_name));
+    if (mem)
+        sl_rocksdb_memory_apply(mem, r->opts, r->table);
+    rocksdb_options_set_block_based_table_factory(r->opts, r->table);
+    char *err = NULL;
+    r->db = rocksdb_open(r->opts, path, &err);
+    if (err) {
+        snprintf(errbuf, errlen, "cannot open RocksDB in '%s': %s", path, err);
+        free(err);
+        destroy(&r->base);
+        return SL_ESTATE_IO;
+    }
+    *out = &r->base;
+    return 0;
+}

@@ -1,0 +1,226 @@
+/* Portable keyed-state snapshots (see snapshot.h). Layout, little endian:
+ *   "SLKS" u32 version | u32 nstates, per state: u8 kind, u16 name length, name |
+ *   records: u8 tag 1 = entry: u32 state, u16 kg, u32 klen, key, u32 nslen, ns, u32 uklen, uk,
+ *                              u32 vlen, value
+ *            u8 tag 2 = timer: u8 domain, i64 ts, u16 kg, u32 klen, key, u32 nslen, ns
+ *            u8 tag 0 = end.
+ * Writes go through a small buffer to the sink; reads check every length against the input. */
+#include "state/snapshot.h"
+
+#include <sluice/error.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAGIC "SLKS"
+#define VERSION 1
+#define MAX_STATES 64
+
+typedef struct {
+    sl_snapshot_sink_fn sink;
+    void *arg;
+    uint8_t buf[64 * 1024];
+    size_t n;
+    int rc;
+} out_t;
+
+static void flush(out_t *o) {
+    if (o->rc == 0 && o->n)
+        o->rc = o->sink(o->arg, o->buf, o->n);
+    o->n = 0;
+}
+
+static void put(out_t *o, const void *p, size_t len) {
+    if (o->rc)
+        return;
+    if (len > sizeof o->buf - o->n) {
+        flush(o);
+        if (len > sizeof o->buf) {
+            o->rc = o->rc ? o->rc : o->sink(o->arg, p, len);
+            return;
+        }
+    }
+    memcpy(o->buf + o->n, p, len);
+    o->n += len;
+}
+
+static void put_u8(out_t *o, uint8_t v) { put(o, &v, 1); }
+static void put_u16(out_t *o, uint16_t v) { put(o, &v, 2); }
+static void put_u32(out_t *o, uint32_t v) { put(o, &v, 4); }
+static void put_bytes(out_t *o, const void *p, uint32_t len) {
+    put_u32(o, len);
+    if (len)
+        put(o, p, len);
+}
+
+typedef struct {
+    out_t *o;
+    uint32_t state;
+} entry_ctx_t;
+
+static int write_entry(void *arg, uint32_t kg, const void *key, uint32_t klen, const void *ns, uint32_t nslen,
+                       const void *uk, uint32_t uklen, const void *val, uint32_t vlen) {
+    entry_ctx_t *c = arg;
+    put_u8(c->o, 1);
+    put_u32(c->o, c->state);
+    put_u16(c->o, (uint16_t)kg);
+    put_bytes(c->o, key, klen);
+    put_bytes(c->o, ns, nslen);
+    put_bytes(c->o, uk, uklen);
+    put_bytes(c->o, val, vlen);
+    return c->o->rc;
+}
+
+typedef struct {
+    out_t *o;
+    uint8_t domain;
+} timer_ctx_t;
+
+static int write_timer(void *arg, const sl_timer_t *t) {
+    timer_ctx_t *c = arg;
+    put_u8(c->o, 2);
+    put_u8(c->o, c->domain);
+    put(c->o, &t->ts, 8);
+    put_u16(c->o, (uint16_t)t->key_group);
+    put_bytes(c->o, t->key, t->key_len);
+    put_bytes(c->o, t->ns, t->ns_len);
+    return c->o->rc;
+}
+
+int sl_state_snapshot_write(sl_keyed_backend_t *b, const sl_timer_service_t *t, sl_snapshot_sink_fn sink,
+                            void *arg) {
+    out_t *o = malloc(sizeof *o);
+    if (o == NULL)
+        return SL_ENOMEM;
+    o->sink = sink;
+    o->arg = arg;
+    o->n = 0;
+    o->rc = 0;
+    put(o, MAGIC, 4);
+    put_u32(o, VERSION);
+    uint32_t nstates = b ? sl_state_count(b) : 0;
+    put_u32(o, nstates);
+    for (uint32_t i = 0; i < nstates; i++) {
+        const char *name;
+        sl_state_kind_t kind;
+        sl_state_info(b, i, &name, &kind);
+        put_u8(o, (uint8_t)kind);
+        put_u16(o, (uint16_t)strlen(name));
+        put(o, name, strlen(name));
+    }
+    int rc = 0;
+    for (uint32_t i = 0; i < nstates && rc == 0; i++) {
+        entry_ctx_t c = {o, i};
+        rc = b->vt->for_each_entry(b, i, write_entry, &c);
+    }
+    for (uint8_t d = 0; d < 2 && rc == 0 && t; d++) {
+        timer_ctx_t c = {o, d};
+        rc = sl_timer_for_each(t, (sl_timer_domain_t)d, write_timer, &c);
+    }
+    put_u8(o, 0);
+    flush(o);
+    rc = rc ? rc : o->rc;
+    free(o);
+    return rc;
+}
+
+/* ---- reading ---- */
+
+typedef struct {
+    const uint8_t *p;
+    size_t len, off;
+    char *err;
+    size_t errlen;
+} in_t;
+
+static int bad(in_t *in, const char *what) {
+    snprintf(in->err, in->errlen, "corrupt state snapshot at byte %zu: %s", in->off, what);
+    return SL_EPARSE;
+}
+
+static int get(in_t *in, void *out, size_t n, const char *what) {
+    if (n > in->len - in->off)
+        return bad(in, what);
+    memcpy(out, in->p + in->off, n);
+    in->off += n;
+    return 0;
+}
+
+static int get_bytes(in_t *in, const uint8_t **out, uint32_t *len, const char *what) {
+    int rc = get(in, len, 4, what);
+    if (rc)
+        return rc;
+    if (*len > in->len - in->off)
+        return bad(in, what);
+    *out = in->p + in->off;
+    in->off += *len;
+    return 0;
+}
+
+int sl_state_snapshot_restore(sl_keyed_backend_t *b, sl_timer_service_t *t, const uint8_t *data, size_t len,
+                              uint32_t kg_first, uint32_t kg_last, char *err, size_t errlen) {
+    in_t in = {data, len, 0, err, errlen};
+    char magic[4];
+    uint32_t version, nstates;
+    int rc = get(&in, magic, 4, "header");
+    if (rc == 0 && memcmp(magic, MAGIC, 4) != 0)
+        return bad(&in, "not a Sluice state snapshot");
+    if (rc == 0 && (rc = get(&in, &version, 4, "version")) == 0 && version != VERSION)
+        return bad(&in, "unsupported version");
+    if (rc == 0 && (rc = get(&in, &nstates, 4, "state count")) == 0 && nstates > MAX_STATES)
+        return bad(&in, "too many states");
+    uint32_t ids[MAX_STATES];
+    for (uint32_t i = 0; rc == 0 && i < nstates; i++) {
+        uint8_t kind;
+        uint16_t nlen;
+        char name[256];
+        if ((rc = get(&in, &kind, 1, "state kind")) || (rc = get(&in, &nlen, 2, "state name")))
+            break;
+        if (kind > SL_STATE_MAP || nlen == 0 || nlen >= sizeof name)
+            return bad(&in, "bad state kind or name");
+        if ((rc = get(&in, name, nlen, "state name")) != 0)
+            break;
+        name[nlen] = '\0';
+        if (b == NULL)
+            return bad(&in, "keyed state in the snapshot of a non-keyed task");
+        if ((rc = sl_state_register(b, name, (sl_state_kind_t)kind, &ids[i])) != 0) {
+            snprintf(err, errlen, "state '%s' in the snapshot does not match the job's (kind differs)", name);
+            return rc;
+        }
+    }
+    for (;;) {
+        uint8_t tag;
+        if (rc || (rc = get(&in, &tag, 1, "record tag")) != 0)
+            return rc;
+        if (tag == 0)
+            return in.off == in.len ? 0 : bad(&in, "bytes after the end record");
+        uint32_t state = 0;
+        uint8_t domain = 0;
+        int64_t ts = 0;
+        uint16_t kg;
+        const uint8_t *key, *ns, *uk = NULL, *val = NULL;
+        uint32_t klen, nslen, uklen = 0, vlen = 0;
+        if (tag == 1)
+            rc = get(&in, &state, 4, "entry state");
+        else if (tag == 2)
+            rc = get(&in, &domain, 1, "timer domain") || get(&in, &ts, 8, "timer time") ? SL_EPARSE : 0;
+        else
+            return bad(&in, "unknown record tag");
+        if (rc || (rc = get(&in, &kg, 2, "key group")) || (rc = get_bytes(&in, &key, &klen, "key")) ||
+            (rc = get_bytes(&in, &ns, &nslen, "namespace")))
+            return rc;
+        if (tag == 1 && ((rc = get_bytes(&in, &uk, &uklen, "user key")) || (rc = get_bytes(&in, &val, &vlen, "value"))))
+            return rc;
+        if ((tag == 1 && state >= nstates) || (tag == 2 && domain > 1))
+            return bad(&in, "state or timer domain out of range");
+        if (kg < kg_first || kg > kg_last)
+            continue; /* another subtask's key group (rescaling) */
+        if (tag == 1) {
+            sl_keyed_backend_set_key(b, key, klen, kg);
+            rc = b->vt->raw_put(b, ids[state], ns, nslen, uk, uklen, val, vlen);
+        } else if (t) {
+            rc = sl_timer_register(t, (sl_timer_domain_t)domain, ts, key, klen, kg, ns, nslen);
+        }
+    }
+}
