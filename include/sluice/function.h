@@ -28,8 +28,8 @@ int64_t sl_fn_now(const sl_fn_ctx_t *ctx);
 int sl_fn_fail(sl_fn_ctx_t *ctx, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* ---- Keyed state and timers (keyed operators only; scoped by the current key) ----
- * Value state by name: get returns 1 and a borrowed pointer (valid until the next put/clear
- * of that state), 0 when absent. */
+ * Value state by name: get returns 1 and a borrowed pointer (valid until the next call on that
+ * state: get, put or clear), 0 when absent. */
 int sl_fn_value_get(sl_fn_ctx_t *ctx, const char *state, const void **val, uint32_t *len);
 int sl_fn_value_put(sl_fn_ctx_t *ctx, const char *state, const void *val, uint32_t len);
 int sl_fn_value_clear(sl_fn_ctx_t *ctx, const char *state);

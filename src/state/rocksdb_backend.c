@@ -27,6 +27,7 @@ typedef struct {
     char *name;
     sl_state_kind_t kind;
     rocksdb_column_family_handle_t *cf;
+    char *last; /* the value handed out by this state's last get: valid until its next call */
 } rdb_state_t;
 
 typedef struct {
@@ -40,7 +41,6 @@ typedef struct {
     uint32_t nstates;
     uint8_t *kbuf; /* scratch for encoded keys */
     uint32_t kcap;
-    char *last;    /* the value handed out by the last get: valid until the next call */
     char *path;
 } rdb_t;
 
@@ -161,16 +161,19 @@ static int register_state(sl_keyed_backend_t *b, const char *name, sl_state_kind
     return 0;
 }
 
-static int get(rdb_t *r, rocksdb_column_family_handle_t *cf, int klen, const void **val, uint32_t *len) {
+/* Values handed out stay valid until the next call on the same state, as the heap backend's
+ * do until the next change: user code may hold one state's value while reading another. */
+static int get(rdb_t *r, uint32_t id, int klen, const void **val, uint32_t *len) {
+    rdb_state_t *s = &r->states[id];
     char *err = NULL;
     size_t vlen = 0;
-    free(r->last);
-    r->last = rocksdb_get_cf(r->db, r->ro, cf, (const char *)r->kbuf, (size_t)klen, &vlen, &err);
+    free(s->last);
+    s->last = rocksdb_get_cf(r->db, r->ro, s->cf, (const char *)r->kbuf, (size_t)klen, &vlen, &err);
     if (err)
         return rdb_error("get", err);
-    if (r->last == NULL)
+    if (s->last == NULL)
         return 0;
-    *val = r->last;
+    *val = s->last;
     *len = (uint32_t)vlen;
     return 1;
 }
@@ -181,7 +184,7 @@ static int value_get(sl_keyed_backend_t *b, uint32_t id, const void *ns, uint32_
     rocksdb_column_family_handle_t *cf;
     int rc = state_of(r, id, SL_STATE_VALUE, &cf);
     int klen = rc ? rc : encode(r, ns, ns_len, NULL, 0);
-    return klen < 0 ? klen : get(r, cf, klen, val, len);
+    return klen < 0 ? klen : get(r, id, klen, val, len);
 }
 
 static int put(rdb_t *r, rocksdb_column_family_handle_t *cf, int klen, const void *val, uint32_t len) {
@@ -263,7 +266,7 @@ static int map_get(sl_keyed_backend_t *b, uint32_t id, const void *ns, uint32_t 
     rocksdb_column_family_handle_t *cf;
     int rc = state_of(r, id, SL_STATE_MAP, &cf);
     int klen = rc ? rc : encode(r, ns, ns_len, uk, uk_len);
-    return klen < 0 ? klen : get(r, cf, klen, val, len);
+    return klen < 0 ? klen : get(r, id, klen, val, len);
 }
 
 static int map_put(sl_keyed_backend_t *b, uint32_t id, const void *ns, uint32_t ns_len, const void *uk,
@@ -461,6 +464,7 @@ static void destroy(sl_keyed_backend_t *b) {
     for (uint32_t i = 0; i < r->nstates; i++) {
         rocksdb_column_family_handle_destroy(r->states[i].cf);
         sl_free(r->states[i].name);
+        free(r->states[i].last);
     }
     if (r->db)
         rocksdb_close(r->db);
@@ -475,7 +479,6 @@ static void destroy(sl_keyed_backend_t *b) {
     /* The instance is this subtask's working copy; checkpoints hold what must survive. */
     if (r->path)
         nftw(r->path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-    free(r->last);
     sl_free(r->kbuf);
     sl_free(r->path);
     sl_free(r);
