@@ -23,7 +23,7 @@ typedef struct sl_cli_run_opts_s {
 } sl_cli_run_opts_t;
 
 /* Handles one common option at argv[*i] (-c/--config FILE, -D key=value, --parallelism N,
- * -p N, --progress, --no-progress, --quiet). Returns 1 when consumed (advancing *i past its
+ * -p N, --from-checkpoint PATH, --progress, --no-progress, --quiet). Returns 1 when consumed (advancing *i past its
  * value), 0 when not a common option, or exits with status 2 and a message on a bad value. */
 int sl_cli_common_option(sl_cli_run_opts_t *o, int argc, char **argv, int *i);
 

@@ -74,6 +74,13 @@ int sl_cli_common_option(sl_cli_run_opts_t *o, int argc, char **argv, int *i) {
         o->overrides[o->noverrides++] = kv;
         return 1;
     }
+    if (strcmp(a, "--from-checkpoint") == 0) {
+        /* Flink's key for "start from this checkpoint or savepoint". */
+        const char *path = need_value(argc, argv, i);
+        if (sl_config_set(o->config, "execution.savepoint.path", path, err, sizeof err) != 0)
+            sl_cli_die(2, "%s", err);
+        return 1;
+    }
     if (strcmp(a, "--progress") == 0) {
         o->progress = true;
         return 1;
@@ -129,6 +136,10 @@ int sl_cli_execute(sl_job_t *job, sl_cli_run_opts_t *o) {
         fprintf(stderr, "sluice: job '%s' could not start: %s\n", job->graph.name, result.error);
         return 1;
     }
+    if (result.checkpoints_completed || result.checkpoints_aborted)
+        fprintf(stderr, "checkpoints: %llu completed, %llu aborted; latest %s/chk-%llu\n",
+                (unsigned long long)result.checkpoints_completed, (unsigned long long)result.checkpoints_aborted,
+                result.checkpoint_dir, (unsigned long long)result.latest_checkpoint);
     if (result.status == SL_ECANCELED) {
         fprintf(stderr, "sluice: job '%s' canceled after %.1f s\n", job->graph.name, result.elapsed_ms / 1000.0);
         return 130;

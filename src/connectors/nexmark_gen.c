@@ -319,6 +319,8 @@ int sl_nexmark_gen_init(sl_nexmark_gen_t *g, const sl_nexmark_config_t *c, uint3
 void sl_nexmark_gen_only(sl_nexmark_gen_t *g, uint32_t mask) { g->kinds = mask; }
 
 uint64_t sl_nexmark_gen_position(const sl_nexmark_gen_t *g) {
+    if (g->offset == g->total_proportion) /* a finished block: the next one of this split */
+        return (g->block + g->nsplits) * g->total_proportion;
     return g->block * g->total_proportion + g->offset;
 }
 
@@ -343,4 +345,9 @@ int sl_nexmark_gen_next(sl_nexmark_gen_t *g, sl_nexmark_event_t *ev) {
         sl_nexmark_gen_event(g, n, ev);
         return 1;
     }
+}
+
+void sl_nexmark_gen_seek(sl_nexmark_gen_t *g, uint64_t position) {
+    g->block = position / g->total_proportion;
+    g->offset = (uint32_t)(position % g->total_proportion);
 }

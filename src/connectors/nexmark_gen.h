@@ -84,5 +84,7 @@ int sl_nexmark_gen_next(sl_nexmark_gen_t *g, sl_nexmark_event_t *ev);
 void sl_nexmark_gen_event(sl_nexmark_gen_t *g, uint64_t n, sl_nexmark_event_t *ev);
 /* Position for a replay: the next event number this split will consider. */
 uint64_t sl_nexmark_gen_position(const sl_nexmark_gen_t *g);
+/* Continues from a position of this split returned by sl_nexmark_gen_position. */
+void sl_nexmark_gen_seek(sl_nexmark_gen_t *g, uint64_t position);
 
 #endif

@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "connectors/txn_file.h"
 #include "core/alloc.h"
+#include "core/config.h"
 #include "operators/operator.h"
 
 typedef struct {
@@ -19,6 +21,8 @@ typedef struct {
     char *iobuf;
     sl_sink_fn fn;
     char *prefix;    /* "k> " when subtasks share stdout */
+    bool txn;        /* checkpointing on: exactly-once through two-phase commit */
+    sl_txn_file_t tf;
 } sink_op_t;
 
 static int write_row(sink_op_t *o, const sl_row_t *r) {
@@ -75,19 +79,57 @@ static int csv_open(sl_operator_t *op) {
         snprintf(o->path, len, "%s.%u", path, op->subtask_index);
     else
         snprintf(o->path, len, "%s", path);
+    char header[4096];
+    size_t off = 0;
+    const sl_schema_t *s = op->in_schema[0];
+    for (uint32_t i = 0; i < sl_schema_nfields(s) && off < sizeof header; i++)
+        off += (size_t)snprintf(header + off, sizeof header - off, "%s%s", i ? "," : "", sl_schema_field(s, i)->name);
+    o->txn = op->config && sl_config_duration_ms(op->config, "execution.checkpointing.interval") > 0;
+    if (o->txn) {
+        int rc = sl_txn_file_open(&o->tf, o->path, header);
+        if (rc)
+            return sl_operator_fail(op, rc, "%s", o->tf.err[0] ? o->tf.err : sl_strerror(rc));
+        o->f = sl_txn_file_stream(&o->tf);
+        return 0;
+    }
     if ((o->f = fopen(o->path, "w")) == NULL)
         return sl_operator_fail(op, SL_EIO, "cannot create '%s': %s", o->path, strerror(errno));
     o->owned = true;
     setvbuf(o->f, o->iobuf, _IOFBF, 1 << 16);
-    const sl_schema_t *s = op->in_schema[0];
-    for (uint32_t i = 0; i < sl_schema_nfields(s); i++)
-        fprintf(o->f, "%s%s", i ? "," : "", sl_schema_field(s, i)->name);
-    fputc('\n', o->f);
+    fprintf(o->f, "%s\n", header);
     return 0;
+}
+
+/* Two-phase commit of the CSV file (txn_file.h): pre-commit at the snapshot, commit when the
+ * checkpoint completes, and after a restore keep exactly what the checkpoint covered. */
+static int txn_result(sl_operator_t *op, int rc) {
+    sink_op_t *o = (sink_op_t *)op;
+    o->f = sl_txn_file_stream(&o->tf);
+    return rc ? sl_operator_fail(op, rc, "%s", o->tf.err[0] ? o->tf.err : sl_strerror(rc)) : 0;
+}
+
+static int csv_snapshot(sl_operator_t *op, uint64_t id, sl_op_extras_t *x) {
+    sink_op_t *o = (sink_op_t *)op;
+    return o->txn ? txn_result(op, sl_txn_file_precommit(&o->tf, id)) : 0;
+}
+
+static int csv_complete(sl_operator_t *op, uint64_t id) {
+    sink_op_t *o = (sink_op_t *)op;
+    return o->txn ? txn_result(op, sl_txn_file_commit(&o->tf, id)) : 0;
+}
+
+static int csv_restore(sl_operator_t *op, uint64_t id, const sl_op_extras_t *x) {
+    sink_op_t *o = (sink_op_t *)op;
+    return o->txn ? txn_result(op, sl_txn_file_recover(&o->tf, id)) : 0;
 }
 
 static int file_finish(sl_operator_t *op) {
     sink_op_t *o = (sink_op_t *)op;
+    if (o->txn) {
+        int rc = sl_txn_file_finish(&o->tf);
+        o->f = NULL;
+        return rc ? sl_operator_fail(op, rc, "%s", o->tf.err[0] ? o->tf.err : sl_strerror(rc)) : 0;
+    }
     if (fflush(o->f) != 0 || ferror(o->f))
         return sl_operator_fail(op, SL_EIO, "writing %s: %s", o->path ? o->path : "stdout", strerror(errno));
     if (o->owned) {
@@ -102,6 +144,8 @@ static int file_finish(sl_operator_t *op) {
 
 static void sink_close(sl_operator_t *op) {
     sink_op_t *o = (sink_op_t *)op;
+    if (o->txn)
+        sl_txn_file_close(&o->tf);
     if (o->owned && o->f)
         fclose(o->f);
     sl_free(o->path);
@@ -130,9 +174,16 @@ static int fn_process(sl_operator_t *op, uint32_t input, sl_batch_t *in) {
 const sl_operator_vtable_t sl_op_sink_print = {
     .kind = "sink_print", .open = print_open, .process = write_process, .finish = file_finish,
     .close = sink_close, .size = sizeof(sink_op_t), .ninputs = 1};
-const sl_operator_vtable_t sl_op_sink_csv = {
-    .kind = "sink_csv", .open = csv_open, .process = write_process, .finish = file_finish,
-    .close = sink_close, .size = sizeof(sink_op_t), .ninputs = 1};
+const sl_operator_vtable_t sl_op_sink_csv = {.kind = "sink_csv",
+                                             .open = csv_open,
+                                             .process = write_process,
+                                             .finish = file_finish,
+                                             .close = sink_close,
+                                             .snapshot = csv_snapshot,
+                                             .restore = csv_restore,
+                                             .checkpoint_complete = csv_complete,
+                                             .size = sizeof(sink_op_t),
+                                             .ninputs = 1};
 const sl_operator_vtable_t sl_op_sink_discard = {
     .kind = "sink_discard", .process = discard_process, .size = sizeof(sink_op_t), .ninputs = 1};
 const sl_operator_vtable_t sl_op_sink_fn = {

@@ -105,9 +105,34 @@ static void file_close(sl_operator_t *op) {
     free(o->line); /* allocated by getline */
 }
 
+/* Position: the next line's number and byte offset. */
+static int file_snapshot(sl_operator_t *op, uint64_t id, sl_op_extras_t *x) {
+    file_op_t *o = (file_op_t *)op;
+    char v[32];
+    long off = ftell(o->f);
+    if (off < 0)
+        return sl_operator_fail(op, SL_EIO, "cannot tell the position in '%s': %s", o->path, strerror(errno));
+    snprintf(v, sizeof v, "%ld", off);
+    int rc = sl_op_extras_set(x, "offset", v);
+    snprintf(v, sizeof v, "%llu", (unsigned long long)o->line_no);
+    return rc ? rc : sl_op_extras_set(x, "line", v);
+}
+
+static int file_restore(sl_operator_t *op, uint64_t id, const sl_op_extras_t *x) {
+    file_op_t *o = (file_op_t *)op;
+    const char *off = sl_op_extras_get(x, "offset"), *line = sl_op_extras_get(x, "line");
+    if (off == NULL || line == NULL)
+        return sl_operator_fail(op, SL_EPARSE, "checkpoint %llu: no saved position for '%s'", (unsigned long long)id,
+                                o->path);
+    if (fseek(o->f, strtol(off, NULL, 10), SEEK_SET) != 0)
+        return sl_operator_fail(op, SL_EIO, "cannot seek in '%s' to %s: %s", o->path, off, strerror(errno));
+    o->line_no = strtoull(line, NULL, 10);
+    return 0;
+}
+
 const sl_operator_vtable_t sl_op_source_lines = {
     .kind = "source_lines", .open = file_open, .source_poll = file_poll, .finish = file_finish,
-    .close = file_close, .size = sizeof(file_op_t), .ninputs = 0};
+    .close = file_close, .snapshot = file_snapshot, .restore = file_restore, .size = sizeof(file_op_t), .ninputs = 0};
 const sl_operator_vtable_t sl_op_source_csv = {
     .kind = "source_csv", .open = csv_open, .source_poll = file_poll, .finish = file_finish,
-    .close = file_close, .size = sizeof(file_op_t), .ninputs = 0};
+    .close = file_close, .snapshot = file_snapshot, .restore = file_restore, .size = sizeof(file_op_t), .ninputs = 0};

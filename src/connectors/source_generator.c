@@ -3,6 +3,9 @@
  * overlap, and a number always gives the same row, which makes the source replayable. */
 #include <sluice/error.h>
 
+#include <stdio.h>
+#include <stdlib.h>
+
 #include "operators/operator.h"
 
 typedef struct {
@@ -47,5 +50,28 @@ static int gen_poll(sl_operator_t *op, uint32_t budget, bool *end) {
     return 0;
 }
 
-const sl_operator_vtable_t sl_op_source_generator = {
-    .kind = "source_generator", .open = gen_open, .source_poll = gen_poll, .size = sizeof(gen_op_t), .ninputs = 0};
+static int gen_snapshot(sl_operator_t *op, uint64_t id, sl_op_extras_t *x) {
+    char v[32];
+    snprintf(v, sizeof v, "%llu", (unsigned long long)((gen_op_t *)op)->next);
+    return sl_op_extras_set(x, "next", v);
+}
+
+static int gen_restore(sl_operator_t *op, uint64_t id, const sl_op_extras_t *x) {
+    gen_op_t *o = (gen_op_t *)op;
+    const char *v = sl_op_extras_get(x, "next");
+    char *end;
+    unsigned long long next = v ? strtoull(v, &end, 10) : 0;
+    if (v == NULL || *end != '\0' || next % op->parallelism != op->subtask_index)
+        return sl_operator_fail(op, SL_EPARSE, "checkpoint %llu: bad saved sequence number '%s'",
+                                (unsigned long long)id, v ? v : "(none)");
+    o->next = next;
+    return 0;
+}
+
+const sl_operator_vtable_t sl_op_source_generator = {.kind = "source_generator",
+                                                     .open = gen_open,
+                                                     .source_poll = gen_poll,
+                                                     .snapshot = gen_snapshot,
+                                                     .restore = gen_restore,
+                                                     .size = sizeof(gen_op_t),
+                                                     .ninputs = 0};

@@ -3,6 +3,8 @@
  * event of the table exactly once, and each subtask's event time only grows. */
 #include <sluice/error.h>
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "connectors/nexmark_gen.h"
@@ -104,6 +106,30 @@ static int nexmark_poll(sl_operator_t *op, uint32_t budget, bool *end) {
     return 0;
 }
 
-const sl_operator_vtable_t sl_op_source_nexmark = {
-    .kind = "source_nexmark", .open = nexmark_open, .source_poll = nexmark_poll,
-    .size = sizeof(nexmark_op_t), .ninputs = 0};
+/* The position is the next event number to consider: replaying from it regenerates exactly the
+ * events after the checkpoint. */
+static int nexmark_snapshot(sl_operator_t *op, uint64_t id, sl_op_extras_t *x) {
+    char v[32];
+    snprintf(v, sizeof v, "%llu", (unsigned long long)sl_nexmark_gen_position(&((nexmark_op_t *)op)->gen));
+    return sl_op_extras_set(x, "position", v);
+}
+
+static int nexmark_restore(sl_operator_t *op, uint64_t id, const sl_op_extras_t *x) {
+    nexmark_op_t *o = (nexmark_op_t *)op;
+    const char *v = sl_op_extras_get(x, "position");
+    char *end;
+    unsigned long long pos = v ? strtoull(v, &end, 10) : 0;
+    if (v == NULL || *end != '\0' || (pos / o->gen.total_proportion) % o->gen.nsplits != o->gen.split)
+        return sl_operator_fail(op, SL_EPARSE, "checkpoint %llu: bad saved generator position '%s'",
+                                (unsigned long long)id, v ? v : "(none)");
+    sl_nexmark_gen_seek(&o->gen, pos);
+    return 0;
+}
+
+const sl_operator_vtable_t sl_op_source_nexmark = {.kind = "source_nexmark",
+                                                   .open = nexmark_open,
+                                                   .source_poll = nexmark_poll,
+                                                   .snapshot = nexmark_snapshot,
+                                                   .restore = nexmark_restore,
+                                                   .size = sizeof(nexmark_op_t),
+                                                   .ninputs = 0};

@@ -4,14 +4,18 @@
 
 #include <sluice/error.h>
 
+#include <ctype.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/alloc.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "core/mailbox.h"
+#include "minicluster/coordinator.h"
+#include "minicluster/restore.h"
 #include "network/buffer_pool.h"
 #include "state/rocksdb_memory.h"
 #include "taskexecutor/task.h"
@@ -41,7 +45,9 @@ typedef struct {
     uint32_t nedges;
     sl_task_t **tasks;    /* tasks[v][i] */
     uint32_t ntasks;
-    sl_mailbox_t done;    /* woken when a task ends */
+    sl_mailbox_t done;    /* woken when a task ends; runs checkpoint acknowledgements */
+    sl_coordinator_t *coordinator;    /* NULL: checkpointing off */
+    const sl_restore_plan_t *restore; /* NULL: a fresh start */
     atomic_uint finished;
     atomic_uint failed;
 } cluster_t;
@@ -56,6 +62,31 @@ static void on_task_done(void *arg, sl_task_t *t) {
         atomic_fetch_add(&c->failed, 1);
     atomic_fetch_add(&c->finished, 1);
     sl_mailbox_wake(&c->done);
+}
+
+typedef struct {
+    cluster_t *c;
+    sl_task_ack_t *ack;
+} ack_mail_t;
+
+static void run_ack(void *arg) {
+    ack_mail_t *m = arg;
+    sl_coordinator_ack(m->c->coordinator, m->ack);
+    sl_free(m);
+}
+
+/* Task thread: the acknowledgement goes to the coordinator's thread (the main loop). */
+static void on_ack(void *arg, sl_task_ack_t *ack) {
+    cluster_t *c = arg;
+    ack_mail_t *m = sl_malloc(sizeof *m);
+    if (m) {
+        m->c = c;
+        m->ack = ack;
+    }
+    if (m == NULL || sl_mailbox_put_mail(&c->done, run_ack, m) != 0) {
+        sl_free(m);
+        sl_task_ack_free(ack); /* the checkpoint will time out */
+    }
 }
 
 static int create_edges(cluster_t *c, char *err, size_t errlen) {
@@ -176,6 +207,12 @@ static int deploy_task(cluster_t *c, uint32_t v, uint32_t i, char *err, size_t e
     }
     if (rc == 0) {
         w.rocksdb_memory = c->rocksdb_memory ? c->rocksdb_memory[i / c->slots_per_tm] : NULL;
+        if (c->coordinator) {
+            w.storage = &c->coordinator->storage;
+            w.on_ack = on_ack;
+            w.on_ack_arg = c;
+        }
+        w.restore = c->restore ? &c->restore->tasks[v][i] : NULL;
         w.out_edges = oe;
         w.out_channels = oc;
         w.out_nchannels = on;
@@ -250,6 +287,13 @@ static void teardown(cluster_t *c, uint32_t deployed_vertices) {
         sl_rocksdb_memory_destroy(c->rocksdb_memory[k]);
     sl_free(c->rocksdb_memory);
     sl_mailbox_destroy(&c->done);
+    /* Ready for another attempt. */
+    c->edges = NULL;
+    c->nedges = 0;
+    c->tasks = NULL;
+    c->ntasks = 0;
+    c->tms = NULL;
+    c->rocksdb_memory = NULL;
 }
 
 static int check_slots(cluster_t *c, char *err, size_t errlen) {
@@ -319,70 +363,157 @@ static int deploy(cluster_t *c, uint32_t *deployed, char *err, size_t errlen) {
     return 0;
 }
 
-int sl_minicluster_run(const sl_config_t *config, const sl_job_graph_t *g, void *user_lib, sl_progress_cb cb,
-                       void *cb_arg, int64_t interval_ms, sl_job_result_t *result) {
-    memset(result, 0, sizeof *result);
-    cluster_t c = {.g = g, .config = config, .user_lib = user_lib};
-    c.ntms = (uint32_t)sl_config_int(config, "minicluster.number-of-taskmanagers");
-    c.slots_per_tm = (uint32_t)sl_config_int(config, "taskmanager.numberOfTaskSlots");
-    atomic_init(&c.finished, 0);
-    atomic_init(&c.failed, 0);
-    int rc = sl_mailbox_init(&c.done);
+/* One attempt: deploy, run until every task ended, join. Returns a deployment error, or 0
+ * with result->status set. */
+static int run_attempt(cluster_t *c, sl_progress_cb cb, void *cb_arg, int64_t interval_ms, int64_t t0,
+                       sl_job_result_t *result) {
+    const sl_job_graph_t *g = c->g;
+    atomic_init(&c->finished, 0);
+    atomic_init(&c->failed, 0);
+    int rc = sl_mailbox_init(&c->done);
     if (rc)
         return rc;
     uint32_t deployed = 0;
-    rc = deploy(&c, &deployed, result->error, sizeof result->error);
+    rc = deploy(c, &deployed, result->error, sizeof result->error);
     if (rc) {
         if (result->error[0] == '\0')
             snprintf(result->error, sizeof result->error, "deployment failed: %s", sl_strerror(rc));
-        teardown(&c, deployed);
+        teardown(c, deployed);
         return rc;
     }
-    cancel_requested = 0;
-    int64_t t0 = sl_monotonic_ms();
+    sl_task_t **all = sl_calloc(c->ntasks ? c->ntasks : 1, sizeof *all);
+    uint32_t n = 0;
+    for (uint32_t v = 0; all && v < g->nvertices; v++)
+        for (uint32_t i = 0; i < g->vertices[v].parallelism; i++)
+            all[n++] = &c->tasks[v][i];
+    if (c->coordinator)
+        sl_coordinator_set_tasks(c->coordinator, all, n);
     uint32_t started = 0;
-    for (uint32_t v = 0; v < g->nvertices && rc == 0; v++)
-        for (uint32_t i = 0; i < g->vertices[v].parallelism && rc == 0; i++) {
-            rc = sl_task_start(&c.tasks[v][i]);
-            started += rc == 0;
-        }
-    if (rc)
-        cancel_all(&c);
+    for (uint32_t k = 0; k < n && rc == 0; k++) {
+        rc = sl_task_start(all[k]);
+        started += rc == 0;
+    }
+    if (rc || all == NULL)
+        cancel_all(c);
     sl_vertex_progress_t *vp = sl_calloc(g->nvertices, sizeof *vp);
     bool canceled = false;
     int64_t next = sl_monotonic_ms() + interval_ms;
-    while (atomic_load(&c.finished) < started) {
+    while (atomic_load(&c->finished) < started) {
         void *unused;
-        sl_mailbox_wait_ready(&c.done, sl_monotonic_ms() + (interval_ms > 0 && interval_ms < 100 ? interval_ms : 100),
+        sl_mailbox_wait_ready(&c->done, sl_monotonic_ms() + (interval_ms > 0 && interval_ms < 100 ? interval_ms : 100),
                               &unused);
-        if (atomic_load(&c.failed) > 0 || (cancel_requested && !canceled)) {
+        sl_mail_t m;
+        while (sl_mailbox_take_mail(&c->done, &m))
+            m.fn(m.arg);
+        if (c->coordinator) {
+            if (atomic_load(&c->finished) > 0 || atomic_load(&c->failed) > 0)
+                sl_coordinator_stop(c->coordinator);
+            sl_coordinator_tick(c->coordinator, sl_monotonic_ms());
+        }
+        if (atomic_load(&c->failed) > 0 || (cancel_requested && !canceled)) {
             canceled = canceled || cancel_requested;
-            cancel_all(&c);
+            cancel_all(c);
         }
         if (cb && vp && interval_ms > 0 && sl_monotonic_ms() >= next) {
-            collect_progress(&c, vp);
+            collect_progress(c, vp);
             cb(cb_arg, &(sl_job_progress_t){g->nvertices, vp, sl_monotonic_ms() - t0}, 0);
             next = sl_monotonic_ms() + interval_ms;
         }
     }
-    for (uint32_t v = 0; v < g->nvertices; v++)
-        for (uint32_t i = 0; i < g->vertices[v].parallelism; i++)
-            sl_task_join(&c.tasks[v][i]);
+    for (uint32_t k = 0; k < n; k++)
+        sl_task_join(all[k]);
+    /* Acknowledgements still queued belong to an aborted checkpoint. */
+    sl_mail_t m;
+    while (sl_mailbox_take_mail(&c->done, &m))
+        m.fn(m.arg);
+    if (c->coordinator)
+        sl_coordinator_set_tasks(c->coordinator, NULL, 0);
     result->elapsed_ms = sl_monotonic_ms() - t0;
     if (cb && vp) {
-        collect_progress(&c, vp);
+        collect_progress(c, vp);
         cb(cb_arg, &(sl_job_progress_t){g->nvertices, vp, result->elapsed_ms}, 1);
     }
     sl_free(vp);
-    if (atomic_load(&c.failed) > 0 || rc) {
+    result->status = 0;
+    if (atomic_load(&c->failed) > 0 || rc || all == NULL) {
         result->status = SL_EFAILED;
-        first_failure(&c, result);
+        first_failure(c, result);
         if (result->error[0] == '\0')
             snprintf(result->error, sizeof result->error, "%s", sl_strerror(rc ? rc : SL_EFAILED));
     } else if (canceled) {
         result->status = SL_ECANCELED;
         snprintf(result->error, sizeof result->error, "canceled");
     }
-    teardown(&c, deployed);
+    sl_free(all);
+    teardown(c, deployed);
     return 0;
+}
+
+/* <job name>-<start time>: a new directory per run, like Flink's job ids. */
+static void make_job_id(const sl_job_graph_t *g, char *buf, size_t len) {
+    size_t o = 0;
+    for (const char *p = g->name ? g->name : "job"; *p && o + 1 < len && o < 40; p++)
+        buf[o++] = (isalnum((unsigned char)*p) || *p == '-' || *p == '_') ? *p : '_';
+    snprintf(buf + o, len - o, "-%llx", (unsigned long long)sl_wall_ms());
+}
+
+int sl_minicluster_run(const sl_config_t *config, const sl_job_graph_t *g, void *user_lib, sl_progress_cb cb,
+                       void *cb_arg, int64_t interval_ms, sl_job_result_t *result) {
+    memset(result, 0, sizeof *result);
+    cluster_t c = {.g = g, .config = config, .user_lib = user_lib};
+    c.ntms = (uint32_t)sl_config_int(config, "minicluster.number-of-taskmanagers");
+    c.slots_per_tm = (uint32_t)sl_config_int(config, "taskmanager.numberOfTaskSlots");
+    sl_restore_plan_t plan;
+    memset(&plan, 0, sizeof plan);
+    const char *from = sl_config_str(config, "execution.savepoint.path");
+    int rc = 0;
+    if (from && from[0]) {
+        if ((rc = sl_restore_plan_load(&plan, g, from, result->error, sizeof result->error)) != 0)
+            return rc;
+        c.restore = &plan;
+        SL_INFO("restoring from %s", plan.path);
+    }
+    sl_coordinator_t co;
+    if (sl_config_duration_ms(config, "execution.checkpointing.interval") > 0) {
+        char job_id[96];
+        make_job_id(g, job_id, sizeof job_id);
+        if ((rc = sl_coordinator_init(&co, config, g, job_id, plan.checkpoint_id + 1, result->error,
+                                      sizeof result->error)) != 0) {
+            sl_restore_plan_free(&plan);
+            return rc;
+        }
+        c.coordinator = &co;
+    }
+    int64_t attempts = c.coordinator ? sl_config_int(config, "restart-strategy.fixed-delay.attempts") : 0;
+    int64_t delay = sl_config_duration_ms(config, "restart-strategy.fixed-delay.delay");
+    cancel_requested = 0;
+    int64_t t0 = sl_monotonic_ms();
+    for (int64_t attempt = 0;; attempt++) {
+        rc = run_attempt(&c, cb, cb_arg, interval_ms, t0, result);
+        if (rc || result->status != SL_EFAILED || attempt >= attempts || cancel_requested || co.latest == 0)
+            break;
+        /* Restart everything from the latest completed checkpoint (region failover refines this). */
+        SL_WARN("job failed (%s); restart %lld of %lld from checkpoint %llu", result->error, (long long)attempt + 1,
+                (long long)attempts, (unsigned long long)co.latest);
+        fprintf(stderr, "sluice: job failed: %s; restarting from checkpoint %llu\n", result->error,
+                (unsigned long long)co.latest);
+        char path[4096];
+        sl_ckpt_dir(&co.storage, co.latest, path, sizeof path);
+        sl_restore_plan_free(&plan);
+        if ((rc = sl_restore_plan_load(&plan, g, path, result->error, sizeof result->error)) != 0)
+            break;
+        c.restore = &plan;
+        memset(result->error, 0, sizeof result->error);
+        struct timespec d = {delay / 1000, (delay % 1000) * 1000000};
+        nanosleep(&d, NULL);
+    }
+    if (c.coordinator) {
+        result->checkpoints_completed = co.completed;
+        result->checkpoints_aborted = co.aborted;
+        result->latest_checkpoint = co.latest;
+        snprintf(result->checkpoint_dir, sizeof result->checkpoint_dir, "%s", co.storage.job_dir);
+        sl_coordinator_destroy(&co);
+    }
+    sl_restore_plan_free(&plan);
+    return rc;
 }

@@ -39,6 +39,11 @@ typedef struct sl_job_result_s {
     int status;         /* 0 finished, SL_EFAILED, SL_ECANCELED */
     char error[1024];   /* the root cause when failed */
     int64_t elapsed_ms;
+    /* Checkpoints (when execution.checkpointing.interval is set). */
+    uint64_t checkpoints_completed;
+    uint64_t checkpoints_aborted;
+    uint64_t latest_checkpoint;
+    char checkpoint_dir[1024]; /* <state.checkpoints.dir>/<job id> */
 } sl_job_result_t;
 
 /* Runs a finalized job graph to completion (bounded jobs), failure, or cancellation via

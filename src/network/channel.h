@@ -27,6 +27,7 @@ typedef enum {
     SL_CH_WATERMARK,   /* value = watermark */
     SL_CH_IDLE,        /* the producer is idle: exclude from watermark min until data/watermark */
     SL_CH_END,         /* end of partition: nothing follows */
+    SL_CH_BARRIER,     /* checkpoint barrier, value = checkpoint id */
 } sl_channel_entry_kind_t;
 
 typedef struct sl_channel_entry_s {

@@ -7,6 +7,7 @@
 #include <dlfcn.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "core/key_group.h"
 #include "core/mailbox.h"
@@ -201,4 +202,27 @@ void sl_operator_copy_key_fields(const sl_operator_t *op, const sl_row_t *in, sl
     const sl_key_selector_t *ks = &op->key[0];
     for (uint32_t k = 0; k < ks->nfields; k++)
         sl_row_copy_field(b, k, in, ks->fields[k], ks->types[k]);
+}
+
+int sl_op_extras_set(sl_op_extras_t *x, const char *key, const char *value) {
+    if (strlen(key) >= sizeof x->key[0] || strlen(value) >= sizeof x->value[0])
+        return SL_ERANGE;
+    for (uint32_t i = 0; i < x->n; i++)
+        if (strcmp(x->key[i], key) == 0) {
+            snprintf(x->value[i], sizeof x->value[i], "%s", value);
+            return 0;
+        }
+    if (x->n == SL_OP_EXTRAS_MAX)
+        return SL_ERANGE;
+    snprintf(x->key[x->n], sizeof x->key[0], "%s", key);
+    snprintf(x->value[x->n], sizeof x->value[0], "%s", value);
+    x->n++;
+    return 0;
+}
+
+const char *sl_op_extras_get(const sl_op_extras_t *x, const char *key) {
+    for (uint32_t i = 0; x && i < x->n; i++)
+        if (strcmp(x->key[i], key) == 0)
+            return x->value[i];
+    return NULL;
 }

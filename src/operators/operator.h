@@ -30,6 +30,19 @@ struct sl_config_s;
 
 typedef struct sl_operator_s sl_operator_t;
 
+/* Small named strings an operator saves in a checkpoint (outside keyed state). */
+#define SL_OP_EXTRAS_MAX 16
+typedef struct sl_op_extras_s {
+    uint32_t n;
+    char key[SL_OP_EXTRAS_MAX][32];
+    char value[SL_OP_EXTRAS_MAX][128];
+} sl_op_extras_t;
+
+/* Sets key = value (SL_ERANGE when full or too long). */
+int sl_op_extras_set(sl_op_extras_t *x, const char *key, const char *value);
+/* The value of `key`, or NULL. */
+const char *sl_op_extras_get(const sl_op_extras_t *x, const char *key);
+
 #define SL_WATERMARK_MIN INT64_MIN
 #define SL_WATERMARK_MAX INT64_MAX
 
@@ -59,6 +72,14 @@ typedef struct sl_operator_vtable_s {
     /* Called every pipeline.auto-watermark-interval with processing time `now` (ms); used by
      * the watermark generator and idleness detection. May be NULL. */
     int (*tick)(sl_operator_t *op, int64_t now);
+    /* Checkpoints. snapshot: save what is not keyed state (a source's position, a sink's
+     * pending files) as small key/value strings; the task has already flushed its output.
+     * restore: called after open with what snapshot saved, when the job starts from a
+     * checkpoint. checkpoint_complete: the checkpoint is durable (commit side effects).
+     * All may be NULL. */
+    int (*snapshot)(sl_operator_t *op, uint64_t checkpoint_id, sl_op_extras_t *x);
+    int (*restore)(sl_operator_t *op, uint64_t checkpoint_id, const sl_op_extras_t *x);
+    int (*checkpoint_complete)(sl_operator_t *op, uint64_t checkpoint_id);
     /* Bytes of the operator struct (sl_operator_t must be its first member). */
     size_t size;
     /* Number of inputs: 0 (source), 1 or 2. */

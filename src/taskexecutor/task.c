@@ -15,6 +15,7 @@
 #include "core/key_group.h"
 #include "core/log.h"
 #include "state/rocksdb_backend.h"
+#include "taskexecutor/task_checkpoint.h"
 
 #define SOURCE_BUDGET 1024
 
@@ -200,6 +201,10 @@ int sl_task_init(sl_task_t *t, const sl_job_graph_t *g, uint32_t vertex, uint32_
     t->on_done = on_done;
     t->on_done_arg = arg;
     t->rocksdb_memory = w->rocksdb_memory;
+    t->storage = w->storage;
+    t->on_ack = w->on_ack;
+    t->on_ack_arg = w->on_ack_arg;
+    t->restore = w->restore;
     t->combined_watermark = SL_WATERMARK_MIN;
     t->buffer_timeout_ms = sl_config_duration_ms(config, "execution.buffer-timeout");
     t->watermark_interval_ms = sl_config_duration_ms(config, "pipeline.auto-watermark-interval");
@@ -214,14 +219,17 @@ int sl_task_init(sl_task_t *t, const sl_job_graph_t *g, uint32_t vertex, uint32_
     t->outputs = sl_calloc(t->nops, sizeof *t->outputs);
     t->in_channels = w->nin ? sl_calloc(w->nin, sizeof *t->in_channels) : NULL;
     t->readers = w->nin ? sl_calloc(w->nin, sizeof *t->readers) : NULL;
-    if (t->ops == NULL || t->outputs == NULL || (w->nin && (t->in_channels == NULL || t->readers == NULL)))
+    t->blocked = w->nin ? sl_calloc(w->nin, sizeof *t->blocked) : NULL;
+    t->deferred = w->nin ? sl_calloc(w->nin, sizeof *t->deferred) : NULL;
+    if (t->ops == NULL || t->outputs == NULL ||
+        (w->nin && (t->in_channels == NULL || t->readers == NULL || t->blocked == NULL || t->deferred == NULL)))
         return SL_ENOMEM;
     t->nin = w->nin;
     for (uint32_t i = 0; i < w->nin; i++) {
         t->in_channels[i] = w->in_channels[i];
         t->nin_per_input[w->in_channels[i]->input]++;
     }
-    if ((rc = create_state(t)) != 0)
+    if ((rc = create_state(t)) != 0 || (rc = sl_task_restore_state(t)) != 0)
         return rc;
     for (uint32_t i = 0; i < t->nops; i++)
         if ((rc = create_operator(t, i)) != 0)
@@ -317,8 +325,11 @@ static int64_t next_deadline(sl_task_t *t, const schedule_t *s) {
 
 static int run_mails(sl_task_t *t) {
     sl_mail_t m;
-    while (sl_mailbox_take_mail(&t->mailbox, &m))
+    while (sl_mailbox_take_mail(&t->mailbox, &m)) {
         m.fn(m.arg);
+        if (t->error_code) /* a mail (a checkpoint) failed */
+            return t->error_code;
+    }
     return sl_mailbox_is_cancelled(&t->mailbox) ? SL_ECANCELED : 0;
 }
 
@@ -404,8 +415,12 @@ static int handle_entry(sl_task_t *t, sl_channel_t *ch, const sl_channel_entry_t
             if (rc == 0 && t->ops[0]->out)
                 rc = sl_output_flush(t->ops[0]->out);
         }
+        if (rc == 0)
+            rc = sl_task_on_channel_end(t);
         return rc ? rc : update_watermark(t);
     }
+    case SL_CH_BARRIER:
+        return sl_task_on_barrier(t, ch, (uint64_t)e->value);
     }
     return SL_EPROTO;
 }
@@ -470,6 +485,8 @@ static int run_consumer(sl_task_t *t, schedule_t *s) {
         void *ready = NULL;
         if (sl_mailbox_wait_ready(&t->mailbox, next_deadline(t, s), &ready) == 1) {
             sl_channel_t *ch = ready;
+            if (sl_task_hold_channel(t, ch))
+                continue; /* aligning a checkpoint: this input waits */
             sl_channel_entry_t e;
             if (sl_channel_poll(ch, &e) == 1 && (rc = handle_entry(t, ch, &e)) != 0)
                 return rc;
@@ -489,7 +506,7 @@ static int open_chain(sl_task_t *t) {
                 return fail_with(t, rc, op->name);
         }
     }
-    return 0;
+    return sl_task_restore_operators(t);
 }
 
 static void *task_main(void *arg) {
@@ -557,6 +574,8 @@ void sl_task_destroy(sl_task_t *t) {
     sl_free(t->writers);
     sl_free(t->readers);
     sl_free(t->in_channels);
+    sl_free(t->blocked);
+    sl_free(t->deferred);
     sl_free(t->ops);
     sl_free(t->outputs);
     sl_batch_destroy(&t->in_batch);

@@ -48,6 +48,9 @@ typedef struct sl_task_writer_s {
 } sl_task_writer_t;
 
 /* Where a task's inputs and outputs connect, prepared by the deployer. */
+struct sl_task_ack_s;
+struct sl_task_restore_s;
+
 typedef struct sl_task_wiring_s {
     sl_channel_t **in_channels; /* all input channels, both inputs; borrowed */
     uint32_t nin;
@@ -58,7 +61,42 @@ typedef struct sl_task_wiring_s {
     uint32_t *out_nchannels;
     /* The TaskManager's RocksDB memory (state.backend.type: rocksdb), or NULL. */
     const struct sl_rocksdb_memory_s *rocksdb_memory;
+    /* Checkpoint storage and where acknowledgements go (NULL: checkpointing off), and what to
+     * restore at start (NULL: a fresh start). */
+    const struct sl_ckpt_storage_s *storage;
+    void (*on_ack)(void *arg, struct sl_task_ack_s *ack);
+    void *on_ack_arg;
+    const struct sl_task_restore_s *restore;
 } sl_task_wiring_t;
+
+/* A subtask's acknowledgement of a checkpoint, handed to the coordinator (which frees it with
+ * sl_task_ack_free). */
+typedef struct sl_task_ack_s {
+    uint64_t checkpoint_id;
+    uint32_t vertex;
+    uint32_t subtask;
+    int status;               /* 0, or why the subtask declined */
+    char error[256];
+    bool has_state;           /* keyed state and timers written to state_file */
+    char state_file[128];     /* name inside chk-<id>/ */
+    uint64_t size;
+    uint32_t crc32c;
+    uint32_t nops;
+    sl_op_extras_t *extras;   /* per operator of the chain */
+} sl_task_ack_t;
+
+typedef void (*sl_task_ack_cb)(void *arg, sl_task_ack_t *ack);
+void sl_task_ack_free(sl_task_ack_t *ack);
+
+/* What a subtask restores when the job starts from a checkpoint (owned by the caller, alive
+ * until the task is destroyed). */
+typedef struct sl_task_restore_s {
+    uint64_t checkpoint_id;
+    uint32_t nstate;          /* keyed-state snapshots overlapping this subtask's key groups */
+    uint8_t **state;
+    size_t *state_len;
+    sl_op_extras_t *extras;   /* per operator of the chain, or NULL */
+} sl_task_restore_t;
 
 struct sl_task_s {
     const sl_job_graph_t *graph;
@@ -87,6 +125,16 @@ struct sl_task_s {
     int error_code;
     char error[1024];
     const struct sl_rocksdb_memory_s *rocksdb_memory; /* borrowed from the TaskManager */
+    /* Checkpoints (task_checkpoint.c). storage NULL = checkpointing off. */
+    const struct sl_ckpt_storage_s *storage;
+    sl_task_ack_cb on_ack;
+    void *on_ack_arg;
+    uint64_t aligning;          /* checkpoint whose barriers are being aligned, 0 = none */
+    uint32_t barriers;          /* of it received so far */
+    bool *blocked;              /* per input channel: its barrier arrived, hold its data */
+    sl_channel_t **deferred;    /* blocked channels that became ready meanwhile */
+    uint32_t ndeferred;
+    const sl_task_restore_t *restore;
     pthread_t thread;
     bool started;
     sl_task_done_cb on_done;

@@ -1,0 +1,201 @@
+/* Two-phase-commit file (see txn_file.h). Names: <final>.inprogress, <final>.pending-<id>,
+ * <final>.part-<id> with ids zero-padded so that glob() returns them in commit order. */
+#include "connectors/txn_file.h"
+
+#include <sluice/error.h>
+
+#include <errno.h>
+#include <glob.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/alloc.h"
+
+#define IOBUF (1 << 16)
+
+static int fail(sl_txn_file_t *t, const char *what, const char *path) {
+    snprintf(t->err, sizeof t->err, "%s '%.400s': %s", what, path, strerror(errno));
+    return SL_EIO;
+}
+
+static void name(const sl_txn_file_t *t, const char *kind, uint64_t id, char *buf, size_t len) {
+    snprintf(buf, len, "%s.%s-%020" PRIu64, t->final, kind, id);
+}
+
+static int open_inprogress(sl_txn_file_t *t) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s.inprogress", t->final);
+    if ((t->f = fopen(path, "w")) == NULL)
+        return fail(t, "cannot create", path);
+    setvbuf(t->f, t->iobuf, _IOFBF, IOBUF);
+    return 0;
+}
+
+/* Ids of files "<final>.<kind>-<id>", in order. The caller frees *ids. */
+static int list(sl_txn_file_t *t, const char *kind, uint64_t **ids, size_t *n) {
+    char pattern[4096];
+    snprintf(pattern, sizeof pattern, "%s.%s-*", t->final, kind);
+    glob_t g;
+    *ids = NULL;
+    *n = 0;
+    int rc = glob(pattern, 0, NULL, &g);
+    if (rc == GLOB_NOMATCH)
+        return 0;
+    if (rc != 0)
+        return SL_EIO;
+    *ids = sl_calloc(g.gl_pathc ? g.gl_pathc : 1, sizeof **ids);
+    if (*ids == NULL) {
+        globfree(&g);
+        return SL_ENOMEM;
+    }
+    size_t plen = strlen(pattern) - 1;
+    for (size_t i = 0; i < g.gl_pathc; i++)
+        (*ids)[(*n)++] = strtoull(g.gl_pathv[i] + plen, NULL, 10);
+    globfree(&g);
+    return 0;
+}
+
+static int remove_kind(sl_txn_file_t *t, const char *kind, uint64_t above) {
+    uint64_t *ids;
+    size_t n;
+    int rc = list(t, kind, &ids, &n);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (ids[i] <= above)
+            continue;
+        char path[4096];
+        name(t, kind, ids[i], path, sizeof path);
+        if (unlink(path) != 0 && errno != ENOENT)
+            rc = fail(t, "cannot remove", path);
+    }
+    sl_free(ids);
+    return rc;
+}
+
+/* A fresh run owns its output: parts of an earlier run go, unless recover() kept them. */
+static int purge_stale(sl_txn_file_t *t) {
+    if (t->purged)
+        return 0;
+    t->purged = true;
+    return remove_kind(t, "part", 0);
+}
+
+int sl_txn_file_open(sl_txn_file_t *t, const char *final, const char *header) {
+    memset(t, 0, sizeof *t);
+    t->final = sl_strdup(final);
+    t->header = sl_strdup(header);
+    t->iobuf = sl_malloc(IOBUF);
+    if (t->final == NULL || t->header == NULL || t->iobuf == NULL)
+        return SL_ENOMEM;
+    int rc = remove_kind(t, "pending", 0);
+    return rc ? rc : open_inprogress(t);
+}
+
+int sl_txn_file_precommit(sl_txn_file_t *t, uint64_t id) {
+    int rc = purge_stale(t);
+    if (rc)
+        return rc;
+    char from[4096], to[4096];
+    snprintf(from, sizeof from, "%s.inprogress", t->final);
+    name(t, "pending", id, to, sizeof to);
+    /* Durable before the checkpoint can complete: the commit must find it after a crash. */
+    if (fflush(t->f) != 0 || fsync(fileno(t->f)) != 0)
+        return fail(t, "cannot write", from);
+    fclose(t->f);
+    t->f = NULL;
+    if (rename(from, to) != 0)
+        return fail(t, "cannot rename", from);
+    return open_inprogress(t);
+}
+
+/* pending-k for k <= id become part-k. */
+static int publish(sl_txn_file_t *t, uint64_t id) {
+    uint64_t *ids;
+    size_t n;
+    int rc = list(t, "pending", &ids, &n);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (ids[i] > id)
+            continue;
+        char from[4096], to[4096];
+        name(t, "pending", ids[i], from, sizeof from);
+        name(t, "part", ids[i], to, sizeof to);
+        if (rename(from, to) != 0)
+            rc = fail(t, "cannot publish", from);
+    }
+    sl_free(ids);
+    return rc;
+}
+
+int sl_txn_file_commit(sl_txn_file_t *t, uint64_t id) { return publish(t, id); }
+
+int sl_txn_file_recover(sl_txn_file_t *t, uint64_t id) {
+    t->purged = true; /* parts up to `id` are this job's committed output */
+    int rc = publish(t, id);
+    if (rc == 0)
+        rc = remove_kind(t, "pending", id);
+    return rc ? rc : remove_kind(t, "part", id);
+}
+
+static int append_file(sl_txn_file_t *t, FILE *out, const char *path) {
+    FILE *in = fopen(path, "r");
+    if (in == NULL)
+        return fail(t, "cannot read", path);
+    char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+        if (fwrite(buf, 1, n, out) != n) {
+            fclose(in);
+            return fail(t, "cannot write", t->final);
+        }
+    int bad = ferror(in);
+    fclose(in);
+    return bad ? fail(t, "cannot read", path) : 0;
+}
+
+int sl_txn_file_finish(sl_txn_file_t *t) {
+    int rc = sl_txn_file_precommit(t, UINT64_MAX - 1);
+    if (rc == 0)
+        rc = publish(t, UINT64_MAX - 1);
+    if (rc)
+        return rc;
+    fclose(t->f); /* the in-progress file reopened by precommit stays empty */
+    t->f = NULL;
+    char tmp[4096], in[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", t->final);
+    snprintf(in, sizeof in, "%s.inprogress", t->final);
+    unlink(in);
+    FILE *out = fopen(tmp, "w");
+    if (out == NULL)
+        return fail(t, "cannot create", tmp);
+    fprintf(out, "%s\n", t->header);
+    uint64_t *ids;
+    size_t n;
+    rc = list(t, "part", &ids, &n);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        char path[4096];
+        name(t, "part", ids[i], path, sizeof path);
+        rc = append_file(t, out, path);
+    }
+    if (fflush(out) != 0 || fsync(fileno(out)) != 0)
+        rc = rc ? rc : fail(t, "cannot write", tmp);
+    fclose(out);
+    if (rc == 0 && rename(tmp, t->final) != 0)
+        rc = fail(t, "cannot rename", tmp);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        char path[4096];
+        name(t, "part", ids[i], path, sizeof path);
+        unlink(path);
+    }
+    sl_free(ids);
+    return rc;
+}
+
+void sl_txn_file_close(sl_txn_file_t *t) {
+    if (t->f)
+        fclose(t->f);
+    sl_free(t->final);
+    sl_free(t->header);
+    sl_free(t->iobuf);
+    memset(t, 0, sizeof *t);
+}

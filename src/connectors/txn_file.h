@@ -1,0 +1,33 @@
+/* A file written with two-phase commit, for exactly-once file sinks (like Flink's FileSink):
+ * rows go to an in-progress file; a checkpoint's snapshot closes it as pending-<id>
+ * (pre-commit); the checkpoint's completion publishes pending files as part-<id> (commit); a
+ * restore from checkpoint n publishes what n covered and deletes what came after it. When the
+ * bounded input ends, the final file is assembled from the header and the parts in order. */
+#ifndef SL_CONNECTORS_TXN_FILE_H
+#define SL_CONNECTORS_TXN_FILE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+typedef struct sl_txn_file_s {
+    char *final;      /* the output path */
+    char *header;     /* first line of the final file (without newline) */
+    FILE *f;          /* the in-progress file */
+    char *iobuf;
+    bool purged;      /* stale parts of an earlier run handled */
+    char err[512];
+} sl_txn_file_t;
+
+/* Starts writing (removes in-progress and pending files left by a crashed run). */
+int sl_txn_file_open(sl_txn_file_t *t, const char *final, const char *header);
+static inline FILE *sl_txn_file_stream(sl_txn_file_t *t) { return t->f; }
+int sl_txn_file_precommit(sl_txn_file_t *t, uint64_t id);
+int sl_txn_file_commit(sl_txn_file_t *t, uint64_t id);
+/* After a restore from checkpoint `id`. */
+int sl_txn_file_recover(sl_txn_file_t *t, uint64_t id);
+/* End of input: commit the rest and write the final file. */
+int sl_txn_file_finish(sl_txn_file_t *t);
+void sl_txn_file_close(sl_txn_file_t *t);
+
+#endif

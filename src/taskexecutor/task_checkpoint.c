@@ -1,0 +1,243 @@
+/* Checkpoints on the task side (see task_checkpoint.h).
+ *
+ * Alignment, as in Flink's exactly-once mode: when the barrier of checkpoint n arrives on a
+ * channel, that channel is held (its later buffers stay queued, which backpressures its
+ * producer) until every other live channel delivered the same barrier; then the task's state
+ * reflects exactly the records before the barrier on every input. The snapshot is written
+ * synchronously to checkpoint storage (the file's checksum is computed while writing), the
+ * barrier goes downstream, the acknowledgement goes to the coordinator, and held channels are
+ * released in the order they became ready. */
+#include "taskexecutor/task_checkpoint.h"
+
+#include <sluice/error.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "checkpoint/storage.h"
+#include "core/alloc.h"
+#include "core/log.h"
+#include "state/snapshot.h"
+
+void sl_task_ack_free(sl_task_ack_t *ack) {
+    if (ack == NULL)
+        return;
+    sl_free(ack->extras);
+    sl_free(ack);
+}
+
+typedef struct {
+    sl_task_t *t;
+    uint64_t id;
+    bool complete; /* notify complete instead of trigger */
+} ckpt_mail_t;
+
+static void ckpt_mail(void *arg) {
+    ckpt_mail_t *m = arg;
+    sl_task_t *t = m->t;
+    int rc = 0;
+    if (m->complete) {
+        for (uint32_t i = 0; rc == 0 && i < t->nops; i++)
+            if (t->ops[i]->vt->checkpoint_complete)
+                rc = t->ops[i]->vt->checkpoint_complete(t->ops[i], m->id);
+    } else {
+        rc = sl_task_checkpoint(t, m->id);
+    }
+    if (rc && t->error_code == 0) {
+        /* The mailbox loop notices the failure through the error code. */
+        t->error_code = rc;
+        if (t->error[0] == '\0')
+            snprintf(t->error, sizeof t->error, "checkpoint %llu: %s", (unsigned long long)m->id, sl_strerror(rc));
+    }
+    sl_free(m);
+}
+
+static int post(sl_task_t *t, uint64_t id, bool complete) {
+    ckpt_mail_t *m = sl_malloc(sizeof *m);
+    if (m == NULL)
+        return SL_ENOMEM;
+    *m = (ckpt_mail_t){t, id, complete};
+    int rc = sl_mailbox_put_mail(&t->mailbox, ckpt_mail, m);
+    if (rc)
+        sl_free(m);
+    return rc;
+}
+
+int sl_task_trigger_checkpoint(sl_task_t *t, uint64_t id) { return post(t, id, false); }
+int sl_task_notify_complete(sl_task_t *t, uint64_t id) { return post(t, id, true); }
+
+typedef struct {
+    sl_ckpt_writer_t w;
+    char err[256];
+} sink_ctx_t;
+
+static int to_writer(void *arg, const void *data, size_t len) {
+    sink_ctx_t *s = arg;
+    return sl_ckpt_writer_append(&s->w, data, len, s->err, sizeof s->err);
+}
+
+static bool has_keyed_state(const sl_task_t *t) {
+    return t->state != NULL ||
+           (t->timers && (sl_timer_count(t->timers, SL_TIMER_EVENT) || sl_timer_count(t->timers, SL_TIMER_PROC)));
+}
+
+static int write_state(sl_task_t *t, uint64_t id, sl_task_ack_t *ack) {
+    char path[4096];
+    snprintf(ack->state_file, sizeof ack->state_file, "v%u-s%u.state", t->vertex->id, t->index);
+    int rc = sl_ckpt_file_path(t->storage, id, ack->state_file, path, sizeof path);
+    if (rc) {
+        snprintf(ack->error, sizeof ack->error, "checkpoint path too long");
+        return rc;
+    }
+    sink_ctx_t s = {.err = ""};
+    if ((rc = sl_ckpt_writer_open(&s.w, path, s.err, sizeof s.err)) == 0) {
+        rc = sl_state_snapshot_write(t->state, t->timers, to_writer, &s);
+        sl_ckpt_file_info_t info = {0};
+        if (rc)
+            sl_ckpt_writer_abort(&s.w);
+        else
+            rc = sl_ckpt_writer_close(&s.w, &info, s.err, sizeof s.err);
+        ack->size = info.size;
+        ack->crc32c = info.crc32c;
+    }
+    if (rc)
+        snprintf(ack->error, sizeof ack->error, "writing state: %.200s", s.err[0] ? s.err : sl_strerror(rc));
+    ack->has_state = rc == 0;
+    return rc;
+}
+
+int sl_task_checkpoint(sl_task_t *t, uint64_t id) {
+    if (t->storage == NULL || t->on_ack == NULL)
+        return 0;
+    sl_task_ack_t *ack = sl_calloc(1, sizeof *ack);
+    if (ack == NULL || (ack->extras = sl_calloc(t->nops, sizeof *ack->extras)) == NULL) {
+        sl_free(ack);
+        return SL_ENOMEM;
+    }
+    ack->checkpoint_id = id;
+    ack->vertex = t->vertex->id;
+    ack->subtask = t->index;
+    ack->nops = t->nops;
+    int rc = 0;
+    /* Pending output first: rows emitted before the barrier must precede it downstream. */
+    for (uint32_t i = 0; rc == 0 && i < t->nops; i++)
+        if (t->ops[i]->out)
+            rc = sl_output_flush(t->ops[i]->out);
+    for (uint32_t i = 0; rc == 0 && i < t->nops; i++)
+        if (t->ops[i]->vt->snapshot && (rc = t->ops[i]->vt->snapshot(t->ops[i], id, &ack->extras[i])) != 0)
+            snprintf(ack->error, sizeof ack->error, "operator '%.60s' could not snapshot: %.150s", t->ops[i]->name,
+                     t->error[0] ? t->error : sl_strerror(rc));
+    if (rc == 0 && has_keyed_state(t))
+        rc = write_state(t, id, ack);
+    ack->status = rc;
+    /* The barrier goes on even when declining, so downstream alignment never waits forever. */
+    int frc = 0;
+    for (uint32_t i = 0; frc == 0 && i < t->nwriters; i++)
+        frc = sl_record_writer_event(&t->writers[i].writer, SL_CH_BARRIER, (int64_t)id);
+    t->on_ack(t->on_ack_arg, ack);
+    return frc;
+}
+
+static uint32_t live_channels(const sl_task_t *t) {
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < t->nin; i++)
+        n += !t->in_channels[i]->ended;
+    return n;
+}
+
+/* Releases held channels: they go back to the ready queue in the order they became ready. */
+static int release_channels(sl_task_t *t) {
+    for (uint32_t i = 0; i < t->nin; i++)
+        t->blocked[i] = false;
+    int rc = 0;
+    for (uint32_t i = 0; i < t->ndeferred && rc == 0; i++)
+        rc = sl_mailbox_push_ready(&t->mailbox, t->deferred[i]);
+    t->ndeferred = 0;
+    t->aligning = 0;
+    t->barriers = 0;
+    return rc;
+}
+
+static int maybe_aligned(sl_task_t *t) {
+    if (t->aligning == 0 || t->barriers < live_channels(t))
+        return 0;
+    uint64_t id = t->aligning;
+    int rc = sl_task_checkpoint(t, id);
+    int rrc = release_channels(t);
+    return rc ? rc : rrc;
+}
+
+int sl_task_on_barrier(sl_task_t *t, sl_channel_t *ch, uint64_t id) {
+    if (t->aligning && id < t->aligning)
+        return 0; /* a late barrier of an aborted checkpoint */
+    if (t->aligning && id > t->aligning) {
+        /* The earlier checkpoint was abandoned upstream: start over with the newer one. */
+        SL_WARN("task %u/%u: checkpoint %llu superseded by %llu during alignment", t->vertex->id, t->index,
+                (unsigned long long)t->aligning, (unsigned long long)id);
+        int rc = release_channels(t);
+        if (rc)
+            return rc;
+    }
+    if (t->aligning == 0) {
+        t->aligning = id;
+        t->barriers = 0;
+    }
+    if (!t->blocked[ch->index]) {
+        t->blocked[ch->index] = true;
+        t->barriers++;
+    }
+    return maybe_aligned(t);
+}
+
+int sl_task_on_channel_end(sl_task_t *t) { return maybe_aligned(t); }
+
+bool sl_task_hold_channel(sl_task_t *t, sl_channel_t *ch) {
+    if (t->aligning == 0 || !t->blocked[ch->index])
+        return false;
+    t->deferred[t->ndeferred++] = ch;
+    return true;
+}
+
+int sl_task_restore_state(sl_task_t *t) {
+    const sl_task_restore_t *r = t->restore;
+    if (r == NULL)
+        return 0;
+    uint32_t first = 0, last = t->graph->max_parallelism - 1;
+    if (t->state) {
+        first = t->state->kg_first;
+        last = t->state->kg_last;
+    }
+    for (uint32_t i = 0; i < r->nstate; i++) {
+        char err[512];
+        int rc = sl_state_snapshot_restore(t->state, t->timers, r->state[i], r->state_len[i], first, last, err,
+                                           sizeof err);
+        if (rc) {
+            snprintf(t->error, sizeof t->error, "restoring checkpoint %llu: %s", (unsigned long long)r->checkpoint_id,
+                     err);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+int sl_task_restore_operators(sl_task_t *t) {
+    const sl_task_restore_t *r = t->restore;
+    if (r == NULL)
+        return 0;
+    /* Every operator hears of the restore, with what it saved or nothing: a sink must learn
+     * which of its files the checkpoint covers even when it saved no position. */
+    static const sl_op_extras_t none;
+    for (uint32_t i = 0; i < t->nops; i++) {
+        sl_operator_t *op = t->ops[i];
+        if (op->vt->restore == NULL)
+            continue;
+        int rc = op->vt->restore(op, r->checkpoint_id, r->extras ? &r->extras[i] : &none);
+        if (rc) {
+            if (t->error[0] == '\0')
+                snprintf(t->error, sizeof t->error, "operator '%s' could not restore checkpoint %llu: %s", op->name,
+                         (unsigned long long)r->checkpoint_id, sl_strerror(rc));
+            return rc;
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,32 @@
+/* A subtask's side of checkpoints: barrier alignment, the synchronous snapshot of its chain,
+ * the acknowledgement, restore at start, and the completion notice (two-phase commit).
+ * Everything runs on the subtask's thread, between records, so operators need no locks. */
+#ifndef SL_TASKEXECUTOR_TASK_CHECKPOINT_H
+#define SL_TASKEXECUTOR_TASK_CHECKPOINT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "taskexecutor/task.h"
+
+/* From any thread: asks a source subtask to take checkpoint `id` (it injects the barrier), or
+ * tells a subtask that checkpoint `id` completed. */
+int sl_task_trigger_checkpoint(sl_task_t *t, uint64_t id);
+int sl_task_notify_complete(sl_task_t *t, uint64_t id);
+
+/* Task thread. A barrier arrived on `ch`: block the channel until all inputs delivered it,
+ * then snapshot, forward the barrier and acknowledge. */
+int sl_task_on_barrier(sl_task_t *t, sl_channel_t *ch, uint64_t id);
+/* A channel ended: an aligning checkpoint may now be complete. */
+int sl_task_on_channel_end(sl_task_t *t);
+/* True when `ch` is held back by an alignment (the caller must not read it yet). */
+bool sl_task_hold_channel(sl_task_t *t, sl_channel_t *ch);
+/* Snapshot now (sources: on trigger; others: aligned). */
+int sl_task_checkpoint(sl_task_t *t, uint64_t id);
+
+/* At start, from t->restore: keyed state and timers (before open), then operator extras (after
+ * open). */
+int sl_task_restore_state(sl_task_t *t);
+int sl_task_restore_operators(sl_task_t *t);
+
+#endif
