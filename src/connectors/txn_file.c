@@ -1,5 +1,8 @@
-/* Two-phase-commit file (see txn_file.h). Names: <final>.inprogress, <final>.pending-<id>,
- * <final>.part-<id> with ids zero-padded so that glob() returns them in commit order. */
+/* Two-phase-commit file (see txn_file.h). Work files live beside the output in a hidden
+ * directory ".<name>.txn/": inprogress, pending-<id>, part-<id>, ids zero-padded so that
+ * glob() returns them in commit order. Committed parts are kept after the final file is
+ * assembled: a restore from a checkpoint taken before the end (the process died while
+ * finishing) still finds every part its checkpoint covers. A fresh run removes them. */
 #include "connectors/txn_file.h"
 
 #include <sluice/error.h>
@@ -9,6 +12,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/alloc.h"
@@ -21,12 +25,12 @@ static int fail(sl_txn_file_t *t, const char *what, const char *path) {
 }
 
 static void name(const sl_txn_file_t *t, const char *kind, uint64_t id, char *buf, size_t len) {
-    snprintf(buf, len, "%s.%s-%020" PRIu64, t->final, kind, id);
+    snprintf(buf, len, "%s/%s-%020" PRIu64, t->dir, kind, id);
 }
 
 static int open_inprogress(sl_txn_file_t *t) {
     char path[4096];
-    snprintf(path, sizeof path, "%s.inprogress", t->final);
+    snprintf(path, sizeof path, "%s/inprogress", t->dir);
     if ((t->f = fopen(path, "w")) == NULL)
         return fail(t, "cannot create", path);
     setvbuf(t->f, t->iobuf, _IOFBF, IOBUF);
@@ -36,7 +40,7 @@ static int open_inprogress(sl_txn_file_t *t) {
 /* Ids of files "<final>.<kind>-<id>", in order. The caller frees *ids. */
 static int list(sl_txn_file_t *t, const char *kind, uint64_t **ids, size_t *n) {
     char pattern[4096];
-    snprintf(pattern, sizeof pattern, "%s.%s-*", t->final, kind);
+    snprintf(pattern, sizeof pattern, "%s/%s-*", t->dir, kind);
     glob_t g;
     *ids = NULL;
     *n = 0;
@@ -73,12 +77,26 @@ static int remove_kind(sl_txn_file_t *t, const char *kind, uint64_t above) {
     return rc;
 }
 
-/* A fresh run owns its output: parts of an earlier run go, unless recover() kept them. */
+/* A fresh run owns its output: files of an earlier run go, unless recover() claimed them.
+ * Not done at open: a restore must first publish the pending files its checkpoint covers. */
 static int purge_stale(sl_txn_file_t *t) {
     if (t->purged)
         return 0;
     t->purged = true;
-    return remove_kind(t, "part", 0);
+    int rc = remove_kind(t, "pending", 0);
+    return rc ? rc : remove_kind(t, "part", 0);
+}
+
+/* <dir>/.<base>.txn for <dir>/<base>. */
+static char *work_dir(const char *final) {
+    const char *slash = strrchr(final, '/');
+    size_t dlen = slash ? (size_t)(slash - final) + 1 : 0;
+    const char *base = slash ? slash + 1 : final;
+    size_t len = dlen + strlen(base) + 8;
+    char *d = sl_malloc(len);
+    if (d)
+        snprintf(d, len, "%.*s.%s.txn", (int)dlen, final, base);
+    return d;
 }
 
 int sl_txn_file_open(sl_txn_file_t *t, const char *final, const char *header) {
@@ -86,10 +104,11 @@ int sl_txn_file_open(sl_txn_file_t *t, const char *final, const char *header) {
     t->final = sl_strdup(final);
     t->header = sl_strdup(header);
     t->iobuf = sl_malloc(IOBUF);
-    if (t->final == NULL || t->header == NULL || t->iobuf == NULL)
+    if (t->final == NULL || t->header == NULL || t->iobuf == NULL || (t->dir = work_dir(final)) == NULL)
         return SL_ENOMEM;
-    int rc = remove_kind(t, "pending", 0);
-    return rc ? rc : open_inprogress(t);
+    if (mkdir(t->dir, 0777) != 0 && errno != EEXIST)
+        return fail(t, "cannot create", t->dir);
+    return open_inprogress(t);
 }
 
 int sl_txn_file_precommit(sl_txn_file_t *t, uint64_t id) {
@@ -97,7 +116,7 @@ int sl_txn_file_precommit(sl_txn_file_t *t, uint64_t id) {
     if (rc)
         return rc;
     char from[4096], to[4096];
-    snprintf(from, sizeof from, "%s.inprogress", t->final);
+    snprintf(from, sizeof from, "%s/inprogress", t->dir);
     name(t, "pending", id, to, sizeof to);
     /* Durable before the checkpoint can complete: the commit must find it after a crash. */
     if (fflush(t->f) != 0 || fsync(fileno(t->f)) != 0)
@@ -162,8 +181,8 @@ int sl_txn_file_finish(sl_txn_file_t *t) {
     fclose(t->f); /* the in-progress file reopened by precommit stays empty */
     t->f = NULL;
     char tmp[4096], in[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp", t->final);
-    snprintf(in, sizeof in, "%s.inprogress", t->final);
+    snprintf(tmp, sizeof tmp, "%s/final.tmp", t->dir);
+    snprintf(in, sizeof in, "%s/inprogress", t->dir);
     unlink(in);
     FILE *out = fopen(tmp, "w");
     if (out == NULL)
@@ -182,11 +201,6 @@ int sl_txn_file_finish(sl_txn_file_t *t) {
     fclose(out);
     if (rc == 0 && rename(tmp, t->final) != 0)
         rc = fail(t, "cannot rename", tmp);
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        char path[4096];
-        name(t, "part", ids[i], path, sizeof path);
-        unlink(path);
-    }
     sl_free(ids);
     return rc;
 }
@@ -195,6 +209,7 @@ void sl_txn_file_close(sl_txn_file_t *t) {
     if (t->f)
         fclose(t->f);
     sl_free(t->final);
+    sl_free(t->dir);
     sl_free(t->header);
     sl_free(t->iobuf);
     memset(t, 0, sizeof *t);

@@ -2,7 +2,8 @@
  * rows go to an in-progress file; a checkpoint's snapshot closes it as pending-<id>
  * (pre-commit); the checkpoint's completion publishes pending files as part-<id> (commit); a
  * restore from checkpoint n publishes what n covered and deletes what came after it. When the
- * bounded input ends, the final file is assembled from the header and the parts in order. */
+ * bounded input ends, the final file is assembled (atomically) from the header and the parts
+ * in order; the parts stay in the hidden work directory until a fresh run replaces them. */
 #ifndef SL_CONNECTORS_TXN_FILE_H
 #define SL_CONNECTORS_TXN_FILE_H
 
@@ -12,6 +13,7 @@
 
 typedef struct sl_txn_file_s {
     char *final;      /* the output path */
+    char *dir;        /* its work directory ".<name>.txn" beside it */
     char *header;     /* first line of the final file (without newline) */
     FILE *f;          /* the in-progress file */
     char *iobuf;
@@ -19,7 +21,8 @@ typedef struct sl_txn_file_s {
     char err[512];
 } sl_txn_file_t;
 
-/* Starts writing (removes in-progress and pending files left by a crashed run). */
+/* Starts writing a new in-progress file. Files of an earlier run are removed at the first
+ * pre-commit or at finish, unless sl_txn_file_recover() claimed them first. */
 int sl_txn_file_open(sl_txn_file_t *t, const char *final, const char *header);
 static inline FILE *sl_txn_file_stream(sl_txn_file_t *t) { return t->f; }
 int sl_txn_file_precommit(sl_txn_file_t *t, uint64_t id);
