@@ -23,6 +23,8 @@ const sl_option_t sl_options[] = {
     {"state.backend.rocksdb.memory.managed-size", SL_OPT_MEMORY, "128mb",
      "RocksDB memory of each TaskManager: one block cache that write buffers are charged to", 1 << 20, INT64_MAX,
      NULL},
+    {"state.backend.incremental", SL_OPT_BOOL, "true",
+     "RocksDB checkpoints upload only new SST files (false: a full portable snapshot each time)", 0, 0, NULL},
     {"state.backend.rocksdb.localdir", SL_OPT_STRING, "",
      "directory of the RocksDB instances (default: $TMPDIR or /tmp, then sluice-rocksdb-<pid>)", 0, 0, NULL},
     {"execution.savepoint.path", SL_OPT_STRING, "",

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/config.h"
 #include "core/key_group.h"
 #include "core/log.h"
@@ -67,6 +68,22 @@ void sl_coordinator_set_tasks(sl_coordinator_t *co, sl_task_t **tasks, uint32_t 
     co->ntasks = ntasks;
 }
 
+static void free_shared(sl_coordinator_t *co) {
+    for (uint32_t i = 0; i < co->nshared; i++)
+        sl_free(co->shared[i]);
+    sl_free(co->shared);
+    co->shared = NULL;
+    co->nshared = 0;
+    co->pending_bytes = 0;
+}
+
+/* Shared files uploaded for an aborted checkpoint that no retained one references. */
+static void delete_orphans(sl_coordinator_t *co) {
+    for (uint32_t i = 0; i < co->nshared; i++)
+        if (!sl_shared_registry_is_referenced(&co->registry, co->shared[i]))
+            discard_shared(co, co->shared[i]);
+}
+
 static void trigger(sl_coordinator_t *co, int64_t now) {
     uint64_t id = co->next_id++;
     char job[256];
@@ -97,6 +114,8 @@ void sl_coordinator_abort(sl_coordinator_t *co, const char *reason) {
              reason);
     SL_WARN("checkpoint %llu aborted: %s", (unsigned long long)id, reason);
     sl_ckpt_metadata_free(&co->md);
+    delete_orphans(co);
+    free_shared(co);
     char err[256];
     sl_ckpt_discard(&co->storage, id, err, sizeof err);
     co->next_trigger_at = sl_monotonic_ms() + (co->min_pause_ms > co->interval_ms ? co->min_pause_ms : co->interval_ms);
@@ -121,12 +140,25 @@ static int add_ack(sl_coordinator_t *co, const sl_task_ack_t *ack) {
                        &last);
     sl_ckpt_operator_state_t *op;
     int rc = sl_ckpt_metadata_add_operator(&co->md, vid, ack->subtask, first, last, &op);
-    if (rc == 0 && ack->has_state) {
+    for (uint32_t h = 0; rc == 0 && h < ack->nhandles; h++) {
+        const sl_task_handle_t *hd = &ack->handles[h];
         char rel[256];
-        snprintf(rel, sizeof rel, "chk-%llu/%s", (unsigned long long)ack->checkpoint_id, ack->state_file);
-        sl_ckpt_file_info_t info = {ack->size, ack->crc32c};
-        rc = sl_ckpt_operator_add_file(op, SL_CKPT_HANDLE_FILE, rel, &info);
+        sl_ckpt_file_info_t info = {hd->size, hd->crc32c};
+        if (hd->shared) {
+            rc = sl_ckpt_operator_add_file(op, SL_CKPT_HANDLE_SHARED, hd->name, &info);
+            char **sh = rc ? NULL : sl_realloc(co->shared, (co->nshared + 1) * sizeof *sh);
+            if (sh == NULL || (sh[co->nshared] = sl_strdup(hd->name)) == NULL)
+                rc = SL_ENOMEM;
+            if (sh) {
+                co->shared = sh;
+                co->nshared += rc == 0;
+            }
+        } else {
+            snprintf(rel, sizeof rel, "chk-%llu/%s", (unsigned long long)ack->checkpoint_id, hd->name);
+            rc = sl_ckpt_operator_add_file(op, SL_CKPT_HANDLE_FILE, rel, &info);
+        }
     }
+    co->pending_bytes += ack->bytes_uploaded;
     for (uint32_t i = 0; rc == 0 && i < ack->nops; i++)
         for (uint32_t k = 0; rc == 0 && k < ack->extras[i].n; k++) {
             char key[64];
@@ -147,9 +179,12 @@ static void complete(sl_coordinator_t *co) {
         sl_coordinator_abort(co, err);
         return;
     }
-    /* Heap and full snapshots share no files yet: the store only rotates checkpoints. */
-    if ((rc = sl_completed_store_add(&co->store, (int64_t)id, NULL, 0)) != 0)
+    /* The registry counts the shared files; subsuming an older checkpoint deletes those only
+     * it used. */
+    if ((rc = sl_completed_store_add(&co->store, (int64_t)id, (const char *const *)co->shared, co->nshared)) != 0)
         SL_WARN("checkpoint %llu: retaining it failed: %s", (unsigned long long)id, sl_strerror(rc));
+    co->last_bytes_uploaded = co->pending_bytes;
+    free_shared(co);
     co->completed++;
     co->latest = id;
     co->last_duration_ms = sl_monotonic_ms() - co->pending_started;
@@ -190,6 +225,7 @@ void sl_coordinator_stop(sl_coordinator_t *co) {
 void sl_coordinator_destroy(sl_coordinator_t *co) {
     if (co->pending)
         sl_ckpt_metadata_free(&co->md);
+    free_shared(co);
     sl_completed_store_destroy(&co->store);
     sl_shared_registry_destroy(&co->registry);
     sl_ckpt_storage_destroy(&co->storage);

@@ -32,10 +32,14 @@ typedef struct sl_coordinator_s {
     int64_t pending_started;
     uint32_t acks;
     sl_ckpt_metadata_t md;
+    char **shared;          /* shared files the pending checkpoint references */
+    uint32_t nshared;
+    uint64_t pending_bytes; /* uploaded for it */
     bool stopped;           /* a task finished: no more checkpoints (sources cannot inject) */
     /* Figures. */
     uint64_t completed, aborted, latest;
     int64_t last_duration_ms;
+    uint64_t last_bytes_uploaded;
     char last_abort_reason[256];
 } sl_coordinator_t;
 

@@ -74,14 +74,40 @@ static int assign(sl_restore_plan_t *p, const sl_job_graph_t *g, const sl_ckpt_s
         }
         if (os->kg_last < first || os->kg_first > last)
             continue;
+        sl_task_restore_db_t *db = NULL;
         for (uint32_t h = 0; h < os->n_handles; h++) {
             char path[4096];
+            int rc = sl_ckpt_handle_path(s, &os->handles[h], path, sizeof path);
+            if (rc)
+                return rc;
+            const char *dbname = os->handles[h].path ? strstr(os->handles[h].path, ".db.") : NULL;
+            if (dbname) { /* a file of a RocksDB checkpoint: restored as a whole database */
+                if (db == NULL) {
+                    sl_task_restore_db_t *d = sl_realloc(r->dbs, (r->ndbs + 1) * sizeof *d);
+                    if (d == NULL)
+                        return SL_ENOMEM;
+                    r->dbs = d;
+                    db = &r->dbs[r->ndbs++];
+                    memset(db, 0, sizeof *db);
+                }
+                char **p1 = sl_realloc(db->paths, (db->nfiles + 1) * sizeof *p1);
+                if (p1)
+                    db->paths = p1;
+                char **p2 = sl_realloc(db->names, (db->nfiles + 1) * sizeof *p2);
+                if (p2)
+                    db->names = p2;
+                if (p1 == NULL || p2 == NULL)
+                    return SL_ENOMEM;
+                db->paths[db->nfiles] = sl_strdup(path);
+                db->names[db->nfiles] = sl_strdup(dbname + 4);
+                if (db->paths[db->nfiles] == NULL || db->names[db->nfiles] == NULL)
+                    return SL_ENOMEM;
+                db->nfiles++;
+                continue;
+            }
             uint8_t *data;
             size_t len;
-            int rc = sl_ckpt_handle_path(s, &os->handles[h], path, sizeof path);
-            if (rc == 0)
-                rc = read_file(path, &data, &len, err, errlen);
-            if (rc)
+            if ((rc = read_file(path, &data, &len, err, errlen)) != 0)
                 return rc;
             uint8_t **ns = sl_realloc(r->state, (r->nstate + 1) * sizeof *ns);
             size_t *nl = sl_realloc(r->state_len, (r->nstate + 1) * sizeof *nl);
@@ -157,6 +183,15 @@ void sl_restore_plan_free(sl_restore_plan_t *p) {
             sl_free(r->state);
             sl_free(r->state_len);
             sl_free(r->extras);
+            for (uint32_t d = 0; d < r->ndbs; d++) {
+                for (uint32_t f = 0; f < r->dbs[d].nfiles; f++) {
+                    sl_free(r->dbs[d].paths[f]);
+                    sl_free(r->dbs[d].names[f]);
+                }
+                sl_free(r->dbs[d].paths);
+                sl_free(r->dbs[d].names);
+            }
+            sl_free(r->dbs);
         }
     clear(p);
     memset(p, 0, sizeof *p);

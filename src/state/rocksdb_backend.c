@@ -566,3 +566,118 @@ int sl_rocksdb_backend_create(const char *path, const sl_rocksdb_memory_t *mem, 
     *out = &r->base;
     return 0;
 }
+
+/* ---- native checkpoints (incremental snapshots) ---- */
+
+int sl_rocksdb_backend_checkpoint(sl_keyed_backend_t *b, const char *dir, char *errbuf, size_t errlen) {
+    rdb_t *r = rb(b);
+    char *err = NULL;
+    /* Memtables hold the latest writes (the WAL is off): flush them into SST files first. */
+    rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
+    rocksdb_flushoptions_set_wait(fo, 1);
+    for (uint32_t i = 0; i < r->nstates && err == NULL; i++)
+        rocksdb_flush_cf(r->db, fo, r->states[i].cf, &err);
+    rocksdb_flushoptions_destroy(fo);
+    rocksdb_checkpoint_t *cp = err ? NULL : rocksdb_checkpoint_object_create(r->db, &err);
+    if (cp) {
+        rocksdb_checkpoint_create(cp, dir, 0, &err);
+        rocksdb_checkpoint_object_destroy(cp);
+    }
+    if (err) {
+        snprintf(errbuf, errlen, "RocksDB checkpoint into '%s': %s", dir, err);
+        free(err);
+        return SL_ESTATE_IO;
+    }
+    return 0;
+}
+
+typedef struct {
+    sl_keyed_backend_t *into;
+    uint32_t state;
+    uint32_t kg_first, kg_last;
+} import_ctx_t;
+
+static int import_entry(void *arg, uint32_t kg, const void *key, uint32_t klen, const void *ns, uint32_t nslen,
+                        const void *uk, uint32_t uklen, const void *val, uint32_t vlen) {
+    import_ctx_t *c = arg;
+    if (kg < c->kg_first || kg > c->kg_last)
+        return 0; /* another subtask's key group (rescaling) */
+    sl_keyed_backend_set_key(c->into, key, klen, kg);
+    return c->into->vt->raw_put(c->into, c->state, ns, nslen, uk, uklen, val, vlen);
+}
+
+int sl_rocksdb_backend_import(sl_keyed_backend_t *into, const char *dir, char *errbuf, size_t errlen) {
+    char *err = NULL;
+    rocksdb_options_t *opts = rocksdb_options_create();
+    size_t ncf = 0;
+    char **names = rocksdb_list_column_families(opts, dir, &ncf, &err);
+    if (err) {
+        snprintf(errbuf, errlen, "restoring RocksDB state from '%s': %s", dir, err);
+        free(err);
+        rocksdb_options_destroy(opts);
+        return SL_ESTATE_IO;
+    }
+    rdb_t *src = sl_calloc(1, sizeof *src);
+    rocksdb_column_family_handle_t **cfs = sl_calloc(ncf ? ncf : 1, sizeof *cfs);
+    const rocksdb_options_t **cfo = sl_calloc(ncf ? ncf : 1, sizeof *cfo);
+    int rc = src && cfs && cfo ? 0 : SL_ENOMEM;
+    for (size_t i = 0; i < ncf && cfo; i++)
+        cfo[i] = opts;
+    rocksdb_options_set_merge_operator(
+        opts, rocksdb_mergeoperator_create(NULL, merge_destroy, full_merge, partial_merge, delete_merged, merge_name));
+    if (rc == 0) {
+        src->db = rocksdb_open_for_read_only_column_families(opts, dir, (int)ncf, (const char *const *)names, cfo, cfs,
+                                                             0, &err);
+        if (err) {
+            snprintf(errbuf, errlen, "opening the RocksDB state copy '%s': %s", dir, err);
+            free(err);
+            rc = SL_ESTATE_IO;
+        }
+    }
+    if (rc == 0) {
+        src->base.vt = &rdb_vt;
+        src->ro = rocksdb_readoptions_create();
+        for (size_t i = 0; i < ncf && rc == 0; i++) {
+            if (strcmp(names[i], "default") == 0)
+                continue;
+            uint32_t id;
+            /* The state was registered (with its kind) from the snapshot's state list. */
+            sl_state_kind_t kind = SL_STATE_VALUE;
+            for (uint32_t k = 0; k < sl_state_count(into); k++) {
+                const char *n;
+                sl_state_kind_t kd;
+                sl_state_info(into, k, &n, &kd);
+                if (strcmp(n, names[i]) == 0)
+                    kind = kd;
+            }
+            if ((rc = sl_state_register(into, names[i], kind, &id)) != 0)
+                break;
+            if (src->nstates == MAX_STATES) {
+                rc = SL_ERANGE;
+                break;
+            }
+            /* A one-state view of the copy: the entries of column family i. */
+            src->states[0] = (rdb_state_t){names[i], kind, cfs[i], NULL};
+            src->nstates = 1;
+            import_ctx_t c = {into, id, into->kg_first, into->kg_last};
+            rc = for_each_entry(&src->base, 0, import_entry, &c);
+            src->states[0].name = NULL; /* owned by `names` */
+        }
+        rocksdb_readoptions_destroy(src->ro);
+    }
+    for (size_t i = 0; cfs && i < ncf; i++)
+        if (cfs[i])
+            rocksdb_column_family_handle_destroy(cfs[i]);
+    if (src && src->db)
+        rocksdb_close(src->db);
+    rocksdb_list_column_families_destroy(names, ncf);
+    rocksdb_options_destroy(opts);
+    sl_free(cfs);
+    sl_free(cfo);
+    sl_free(src);
+    return rc;
+}
+
+bool sl_rocksdb_backend_is(const sl_keyed_backend_t *b) { return b && b->vt == &rdb_vt; }
+
+const char *sl_rocksdb_backend_path(const sl_keyed_backend_t *b) { return ((const rdb_t *)b)->path; }

@@ -2,6 +2,7 @@
 #ifndef SL_STATE_ROCKSDB_BACKEND_H
 #define SL_STATE_ROCKSDB_BACKEND_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -14,5 +15,20 @@
 int sl_rocksdb_backend_create(const char *path, const sl_rocksdb_memory_t *mem, uint32_t max_parallelism,
                               uint32_t kg_first, uint32_t kg_last, sl_keyed_backend_t **out, char *err,
                               size_t errlen);
+
+/* Writes a RocksDB checkpoint of the instance into `dir` (which must not exist): the SST files
+ * are hard links, immutable, so an incremental checkpoint uploads only those it has not
+ * uploaded before. Memtables are flushed first. Errors: SL_ESTATE_IO naming the directory. */
+int sl_rocksdb_backend_checkpoint(sl_keyed_backend_t *b, const char *dir, char *err, size_t errlen);
+
+/* Copies every entry of the RocksDB checkpoint in `dir` whose key group `into` owns into
+ * `into` (any backend): a restore, at the same or another parallelism. */
+int sl_rocksdb_backend_import(sl_keyed_backend_t *into, const char *dir, char *err, size_t errlen);
+
+/* The instance's directory. */
+const char *sl_rocksdb_backend_path(const sl_keyed_backend_t *b);
+
+/* True for RocksDB backends. */
+bool sl_rocksdb_backend_is(const sl_keyed_backend_t *b);
 
 #endif

@@ -9,6 +9,7 @@
 
 #include <sluice/error.h>
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,8 +89,8 @@ static int write_timer(void *arg, const sl_timer_t *t) {
     return c->o->rc;
 }
 
-int sl_state_snapshot_write(sl_keyed_backend_t *b, const sl_timer_service_t *t, sl_snapshot_sink_fn sink,
-                            void *arg) {
+static int write_snapshot(sl_keyed_backend_t *b, const sl_timer_service_t *t, bool entries, sl_snapshot_sink_fn sink,
+                          void *arg) {
     out_t *o = malloc(sizeof *o);
     if (o == NULL)
         return SL_ENOMEM;
@@ -110,7 +111,7 @@ int sl_state_snapshot_write(sl_keyed_backend_t *b, const sl_timer_service_t *t, 
         put(o, name, strlen(name));
     }
     int rc = 0;
-    for (uint32_t i = 0; i < nstates && rc == 0; i++) {
+    for (uint32_t i = 0; entries && i < nstates && rc == 0; i++) {
         entry_ctx_t c = {o, i};
         rc = b->vt->for_each_entry(b, i, write_entry, &c);
     }
@@ -223,4 +224,13 @@ int sl_state_snapshot_restore(sl_keyed_backend_t *b, sl_timer_service_t *t, cons
             rc = sl_timer_register(t, (sl_timer_domain_t)domain, ts, key, klen, kg, ns, nslen);
         }
     }
+}
+
+int sl_state_snapshot_write(sl_keyed_backend_t *b, const sl_timer_service_t *t, sl_snapshot_sink_fn sink, void *arg) {
+    return write_snapshot(b, t, true, sink, arg);
+}
+
+int sl_state_snapshot_write_meta(sl_keyed_backend_t *b, const sl_timer_service_t *t, sl_snapshot_sink_fn sink,
+                                 void *arg) {
+    return write_snapshot(b, t, false, sink, arg);
 }

@@ -18,6 +18,11 @@ typedef int (*sl_snapshot_sink_fn)(void *arg, const void *data, size_t len);
 int sl_state_snapshot_write(sl_keyed_backend_t *b, const sl_timer_service_t *t, sl_snapshot_sink_fn sink,
                             void *arg);
 
+/* The same without entries: the state list (names and kinds) and the timers, for snapshots
+ * whose entries travel as RocksDB files. */
+int sl_state_snapshot_write_meta(sl_keyed_backend_t *b, const sl_timer_service_t *t, sl_snapshot_sink_fn sink,
+                                 void *arg);
+
 /* Restores the entries and timers of key groups [kg_first, kg_last] from a snapshot into `b`
  * and `t` (states are registered by name as needed). Errors: SL_EPARSE with a message naming
  * the offset and what is wrong; SL_ENOMEM; backend errors. */

@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "state/rocksdb_backend.h"
 #include "taskexecutor/task_checkpoint.h"
+#include "taskexecutor/task_incremental.h"
 
 #define SOURCE_BUDGET 1024
 
@@ -557,6 +558,7 @@ void sl_task_join(sl_task_t *t) {
 }
 
 void sl_task_destroy(sl_task_t *t) {
+    sl_task_incremental_free(t);
     for (uint32_t i = 0; t->ops && i < t->nops; i++) {
         if (t->ops[i]) {
             sl_key_buf_destroy(&t->ops[i]->key_buf);

@@ -71,16 +71,24 @@ typedef struct sl_task_wiring_s {
 
 /* A subtask's acknowledgement of a checkpoint, handed to the coordinator (which frees it with
  * sl_task_ack_free). */
+/* A file of a subtask's snapshot: in chk-<id>/ (task-owned) or in shared/ (an SST file that
+ * later checkpoints may reference again). */
+typedef struct sl_task_handle_s {
+    bool shared;
+    char name[192];
+    uint64_t size;
+    uint32_t crc32c;
+} sl_task_handle_t;
+
 typedef struct sl_task_ack_s {
     uint64_t checkpoint_id;
     uint32_t vertex;
     uint32_t subtask;
     int status;               /* 0, or why the subtask declined */
     char error[256];
-    bool has_state;           /* keyed state and timers written to state_file */
-    char state_file[128];     /* name inside chk-<id>/ */
-    uint64_t size;
-    uint32_t crc32c;
+    uint32_t nhandles;
+    sl_task_handle_t *handles;
+    uint64_t bytes_uploaded;  /* new bytes written to storage for this checkpoint */
     uint32_t nops;
     sl_op_extras_t *extras;   /* per operator of the chain */
 } sl_task_ack_t;
@@ -90,11 +98,19 @@ void sl_task_ack_free(sl_task_ack_t *ack);
 
 /* What a subtask restores when the job starts from a checkpoint (owned by the caller, alive
  * until the task is destroyed). */
+typedef struct sl_task_restore_db_s {
+    uint32_t nfiles;
+    char **paths;             /* in checkpoint storage */
+    char **names;             /* RocksDB's own file names */
+} sl_task_restore_db_t;
+
 typedef struct sl_task_restore_s {
     uint64_t checkpoint_id;
     uint32_t nstate;          /* keyed-state snapshots overlapping this subtask's key groups */
     uint8_t **state;
     size_t *state_len;
+    uint32_t ndbs;            /* RocksDB checkpoints overlapping them (incremental snapshots) */
+    sl_task_restore_db_t *dbs;
     sl_op_extras_t *extras;   /* per operator of the chain, or NULL */
 } sl_task_restore_t;
 
@@ -135,6 +151,7 @@ struct sl_task_s {
     sl_channel_t **deferred;    /* blocked channels that became ready meanwhile */
     uint32_t ndeferred;
     const sl_task_restore_t *restore;
+    struct sl_incremental_s *incremental; /* SST files already in shared storage */
     pthread_t thread;
     bool started;
     sl_task_done_cb on_done;

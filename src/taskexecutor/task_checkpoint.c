@@ -13,16 +13,22 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "checkpoint/storage.h"
 #include "core/alloc.h"
+#include "core/config.h"
 #include "core/log.h"
+#include "state/rocksdb_backend.h"
 #include "state/snapshot.h"
+#include "taskexecutor/task_incremental.h"
 
 void sl_task_ack_free(sl_task_ack_t *ack) {
     if (ack == NULL)
         return;
     sl_free(ack->extras);
+    sl_free(ack->handles);
     sl_free(ack);
 }
 
@@ -37,6 +43,7 @@ static void ckpt_mail(void *arg) {
     sl_task_t *t = m->t;
     int rc = 0;
     if (m->complete) {
+        sl_task_incremental_complete(t, m->id);
         for (uint32_t i = 0; rc == 0 && i < t->nops; i++)
             if (t->ops[i]->vt->checkpoint_complete)
                 rc = t->ops[i]->vt->checkpoint_complete(t->ops[i], m->id);
@@ -81,29 +88,39 @@ static bool has_keyed_state(const sl_task_t *t) {
            (t->timers && (sl_timer_count(t->timers, SL_TIMER_EVENT) || sl_timer_count(t->timers, SL_TIMER_PROC)));
 }
 
-static int write_state(sl_task_t *t, uint64_t id, sl_task_ack_t *ack) {
-    char path[4096];
-    snprintf(ack->state_file, sizeof ack->state_file, "v%u-s%u.state", t->vertex->id, t->index);
-    int rc = sl_ckpt_file_path(t->storage, id, ack->state_file, path, sizeof path);
+/* Keyed state and timers in the portable format (all entries, or only the state list and the
+ * timers when the entries travel as RocksDB files). */
+static int write_portable(sl_task_t *t, uint64_t id, bool entries, sl_task_ack_t *ack) {
+    char path[4096], name[64];
+    snprintf(name, sizeof name, "v%u-s%u.state", t->vertex->id, t->index);
+    int rc = sl_ckpt_file_path(t->storage, id, name, path, sizeof path);
     if (rc) {
         snprintf(ack->error, sizeof ack->error, "checkpoint path too long");
         return rc;
     }
     sink_ctx_t s = {.err = ""};
+    sl_ckpt_file_info_t info = {0};
     if ((rc = sl_ckpt_writer_open(&s.w, path, s.err, sizeof s.err)) == 0) {
-        rc = sl_state_snapshot_write(t->state, t->timers, to_writer, &s);
-        sl_ckpt_file_info_t info = {0};
+        rc = entries ? sl_state_snapshot_write(t->state, t->timers, to_writer, &s)
+                     : sl_state_snapshot_write_meta(t->state, t->timers, to_writer, &s);
         if (rc)
             sl_ckpt_writer_abort(&s.w);
         else
             rc = sl_ckpt_writer_close(&s.w, &info, s.err, sizeof s.err);
-        ack->size = info.size;
-        ack->crc32c = info.crc32c;
     }
-    if (rc)
+    if (rc) {
         snprintf(ack->error, sizeof ack->error, "writing state: %.200s", s.err[0] ? s.err : sl_strerror(rc));
-    ack->has_state = rc == 0;
-    return rc;
+        return rc;
+    }
+    ack->bytes_uploaded += info.size;
+    return sl_task_ack_add(ack, false, name, info.size, info.crc32c);
+}
+
+static int write_state(sl_task_t *t, uint64_t id, sl_task_ack_t *ack) {
+    bool incremental = t->state && sl_rocksdb_backend_is(t->state) &&
+                       sl_config_bool(t->config, "state.backend.incremental");
+    int rc = write_portable(t, id, !incremental, ack);
+    return rc == 0 && incremental ? sl_task_incremental_snapshot(t, id, ack) : rc;
 }
 
 int sl_task_checkpoint(sl_task_t *t, uint64_t id) {
@@ -198,6 +215,36 @@ bool sl_task_hold_channel(sl_task_t *t, sl_channel_t *ch) {
     return true;
 }
 
+/* A RocksDB checkpoint from storage: its files put back together in a scratch directory
+ * (hard links where possible), then its entries copied into this subtask's backend. */
+static int restore_db(sl_task_t *t, const sl_task_restore_db_t *db, uint32_t k) {
+    if (t->state == NULL) {
+        snprintf(t->error, sizeof t->error, "the checkpoint holds keyed state for a task without keyed operators");
+        return SL_EJOB;
+    }
+    char dir[4096], dst[4096], err[512] = "";
+    const char *base = sl_rocksdb_backend_is(t->state) ? sl_rocksdb_backend_path(t->state) : "/tmp/sluice";
+    snprintf(dir, sizeof dir, "%s.restore-%u-%u", base, (unsigned)getpid(), k);
+    int rc = sl_ckpt_remove_tree(dir, err, sizeof err);
+    if (rc == 0 && mkdir(dir, 0777) != 0)
+        rc = SL_EIO;
+    for (uint32_t f = 0; rc == 0 && f < db->nfiles; f++) {
+        snprintf(dst, sizeof dst, "%.3800s/%.200s", dir, db->names[f]);
+        if (link(db->paths[f], dst) != 0) {
+            sl_ckpt_file_info_t info;
+            rc = sl_ckpt_file_copy(db->paths[f], dst, &info, err, sizeof err);
+        }
+    }
+    if (rc == 0)
+        rc = sl_rocksdb_backend_import(t->state, dir, err, sizeof err);
+    char rm[256];
+    sl_ckpt_remove_tree(dir, rm, sizeof rm);
+    if (rc)
+        snprintf(t->error, sizeof t->error, "restoring RocksDB state of checkpoint %llu: %.400s",
+                 (unsigned long long)t->restore->checkpoint_id, err[0] ? err : sl_strerror(rc));
+    return rc;
+}
+
 int sl_task_restore_state(sl_task_t *t) {
     const sl_task_restore_t *r = t->restore;
     if (r == NULL)
@@ -216,6 +263,11 @@ int sl_task_restore_state(sl_task_t *t) {
                      err);
             return rc;
         }
+    }
+    for (uint32_t i = 0; i < r->ndbs; i++) {
+        int rc = restore_db(t, &r->dbs[i], i);
+        if (rc)
+            return rc;
     }
     return 0;
 }

@@ -1,0 +1,23 @@
+/* Incremental RocksDB snapshots of one subtask (the seed's incremental checkpoints): a RocksDB
+ * checkpoint (hard links) is taken locally; SST files, immutable, are uploaded to shared/ only
+ * when the last completed checkpoint did not already upload them, and referenced otherwise;
+ * the few other files (MANIFEST, CURRENT, OPTIONS) are copied into the checkpoint's own
+ * directory. After a restore the first checkpoint uploads everything (Flink's NO_CLAIM mode):
+ * a run never deletes or depends on files of the checkpoint it started from. */
+#ifndef SL_TASKEXECUTOR_TASK_INCREMENTAL_H
+#define SL_TASKEXECUTOR_TASK_INCREMENTAL_H
+
+#include <stdint.h>
+
+#include "taskexecutor/task.h"
+
+/* Adds the handles of an incremental snapshot of t->state for checkpoint `id` to `ack`. */
+int sl_task_incremental_snapshot(sl_task_t *t, uint64_t id, sl_task_ack_t *ack);
+/* Checkpoint `id` completed: its files become the base of the next snapshot. */
+void sl_task_incremental_complete(sl_task_t *t, uint64_t id);
+void sl_task_incremental_free(sl_task_t *t);
+
+/* Appends a handle to the ack. */
+int sl_task_ack_add(sl_task_ack_t *ack, bool shared, const char *name, uint64_t size, uint32_t crc);
+
+#endif
