@@ -2,7 +2,9 @@
 # Exactly-once across process death: a Nexmark query with checkpoints is killed with SIGKILL
 # several times at moments drawn at random (each after at least one checkpoint completed), and
 # resumed each time with --from-checkpoint on the job's checkpoint directory. The final CSV
-# must equal the one of an uninterrupted run, byte for byte.
+# must equal the one of an uninterrupted run: the same header and the same multiset of rows
+# (with two inputs, as in q4 and q8, the order rows leave a join depends on thread timing even
+# without failures, so order is not part of the result).
 # usage: checkpoint_recovery.sh SLUICE QUERY BACKEND [EVENTS] [KILLS]
 set -u
 SLUICE=$1 Q=$2 BACKEND=$3 EVENTS=${4:-2000000} KILLS=${5:-3}
@@ -52,10 +54,13 @@ while :; do
     [ $st -eq 0 ] || { echo "FAIL $Q $BACKEND: resumed run exited $st"; cat "$WORK/err"; exit 1; }
     break
 done
-if ! cmp -s "$WORK/expected.csv" "$WORK/got.csv"; then
+same() { [ "$(head -n 1 "$1")" = "$(head -n 1 "$2")" ] &&
+    [ "$(tail -n +2 "$1" | LC_ALL=C sort | cksum)" = "$(tail -n +2 "$2" | LC_ALL=C sort | cksum)" ]; }
+if ! same "$WORK/expected.csv" "$WORK/got.csv"; then
     echo "FAIL $Q $BACKEND: output after $kills kills differs from the uninterrupted run"
     diff "$WORK/expected.csv" "$WORK/got.csv" | head -n 10
+    echo "(rows: expected $(wc -l < "$WORK/expected.csv"), got $(wc -l < "$WORK/got.csv"))"
     exit 1
 fi
 [ "$kills" -gt 0 ] || { echo "FAIL $Q $BACKEND: the run ended before it could be killed"; exit 1; }
-echo "ok $Q $BACKEND: $(($(wc -l < "$WORK/expected.csv") - 1)) rows identical after $kills SIGKILLs and resumes"
+echo "ok $Q $BACKEND: the same $(($(wc -l < "$WORK/expected.csv") - 1)) rows after $kills SIGKILLs and resumes"
