@@ -7,8 +7,10 @@
 #include <ctype.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/alloc.h"
 #include "core/config.h"
@@ -449,6 +451,16 @@ static int run_attempt(cluster_t *c, sl_progress_cb cb, void *cb_arg, int64_t in
     return 0;
 }
 
+/* Each RocksDB instance removes its own directory; their common parent goes when empty. */
+static void remove_rocksdb_parent(const sl_config_t *config) {
+    const char *dir = sl_config_str(config, "state.backend.rocksdb.localdir");
+    if (dir == NULL || dir[0] == '\0')
+        dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    char path[4096];
+    snprintf(path, sizeof path, "%s/sluice-rocksdb-%ld", dir, (long)getpid());
+    rmdir(path);
+}
+
 /* <job name>-<start time>: a new directory per run, like Flink's job ids. */
 static void make_job_id(const sl_job_graph_t *g, char *buf, size_t len) {
     size_t o = 0;
@@ -515,5 +527,6 @@ int sl_minicluster_run(const sl_config_t *config, const sl_job_graph_t *g, void 
         sl_coordinator_destroy(&co);
     }
     sl_restore_plan_free(&plan);
+    remove_rocksdb_parent(config);
     return rc;
 }
