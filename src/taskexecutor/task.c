@@ -520,6 +520,7 @@ static void *task_main(void *arg) {
     if (rc == 0)
         rc = finish_chain(t);
     publish_progress(t);
+    sl_task_incremental_wait(t); /* its acknowledgement goes out before the task ends */
     /* close runs for every operator, opened or not (a failed open leaves later ones zeroed). */
     for (uint32_t i = 0; i < t->nops; i++)
         if (t->ops[i]->vt->close)

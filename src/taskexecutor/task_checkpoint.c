@@ -144,14 +144,20 @@ int sl_task_checkpoint(sl_task_t *t, uint64_t id) {
         if (t->ops[i]->vt->snapshot && (rc = t->ops[i]->vt->snapshot(t->ops[i], id, &ack->extras[i])) != 0)
             snprintf(ack->error, sizeof ack->error, "operator '%.60s' could not snapshot: %.150s", t->ops[i]->name,
                      t->error[0] ? t->error : sl_strerror(rc));
-    if (rc == 0 && has_keyed_state(t))
+    bool async = false;
+    if (rc == 0 && has_keyed_state(t)) {
         rc = write_state(t, id, ack);
-    ack->status = rc;
+        async = rc == 1;
+        rc = async ? 0 : rc;
+    }
     /* The barrier goes on even when declining, so downstream alignment never waits forever. */
     int frc = 0;
     for (uint32_t i = 0; frc == 0 && i < t->nwriters; i++)
         frc = sl_record_writer_event(&t->writers[i].writer, SL_CH_BARRIER, (int64_t)id);
-    t->on_ack(t->on_ack_arg, ack);
+    if (!async) {
+        ack->status = rc;
+        t->on_ack(t->on_ack_arg, ack);
+    }
     return frc;
 }
 

@@ -4,6 +4,8 @@
 #include <sluice/error.h>
 
 #include <dirent.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -27,6 +29,14 @@ typedef struct {
 struct sl_incremental_s {
     file_set_t base;    /* SST files of the last completed checkpoint */
     file_set_t pending; /* those of the checkpoint in flight */
+    /* The asynchronous part of the checkpoint in flight: uploading the files. */
+    pthread_t uploader;
+    bool uploading;
+    sl_task_t *task;
+    uint64_t id;
+    char dir[4096];
+    char prefix[160];
+    sl_task_ack_t *ack;
 };
 
 int sl_task_ack_add(sl_task_ack_t *ack, bool shared, const char *name, uint64_t size, uint32_t crc) {
@@ -117,37 +127,71 @@ static int add_file(sl_task_t *t, uint64_t id, const char *dir, const char *file
     return sl_task_ack_add(ack, false, name, info.size, info.crc32c);
 }
 
-int sl_task_incremental_snapshot(sl_task_t *t, uint64_t id, sl_task_ack_t *ack) {
-    if (t->incremental == NULL && (t->incremental = sl_calloc(1, sizeof *t->incremental)) == NULL)
-        return SL_ENOMEM;
-    struct sl_incremental_s *inc = t->incremental;
-    inc->pending.n = 0;
-    inc->pending.id = id;
-    char dir[4096], prefix[160];
-    const char *path = sl_rocksdb_backend_path(t->state);
-    snprintf(dir, sizeof dir, "%s.chk-%llu", path, (unsigned long long)id);
-    /* Unique across runs and subtasks: the instance directory's name holds pid and task. */
-    const char *base = strrchr(path, '/');
-    const char *pid = strstr(path, "sluice-rocksdb-");
-    snprintf(prefix, sizeof prefix, "%s", pid ? pid + 15 : base ? base + 1 : path);
-    for (char *p = prefix; *p; p++)
-        if (*p == '/')
-            *p = '_';
-    remove_dir(dir);
-    int rc = sl_rocksdb_backend_checkpoint(t->state, dir, ack->error, sizeof ack->error);
-    DIR *d = rc ? NULL : opendir(dir);
-    if (rc == 0 && d == NULL)
-        rc = SL_EIO;
+/* The asynchronous phase: upload (or reference) every file of the local RocksDB checkpoint,
+ * remove it, then acknowledge. Runs beside the task thread, which goes on with records. */
+static void *upload(void *arg) {
+    struct sl_incremental_s *inc = arg;
+    sl_task_t *t = inc->task;
+    sl_task_ack_t *ack = inc->ack;
+    DIR *d = opendir(inc->dir);
+    int rc = d ? 0 : SL_EIO;
     struct dirent *e;
     while (rc == 0 && (e = readdir(d)) != NULL) {
         if (e->d_name[0] == '.')
             continue;
-        rc = add_file(t, id, dir, e->d_name, prefix, ack);
+        rc = add_file(t, inc->id, inc->dir, e->d_name, inc->prefix, ack);
     }
     if (d)
         closedir(d);
-    remove_dir(dir);
-    return rc;
+    remove_dir(inc->dir);
+    if (rc && ack->status == 0) {
+        ack->status = rc;
+        if (ack->error[0] == '\0')
+            snprintf(ack->error, sizeof ack->error, "uploading the RocksDB checkpoint: %s", sl_strerror(rc));
+    }
+    t->on_ack(t->on_ack_arg, ack);
+    return NULL;
+}
+
+void sl_task_incremental_wait(sl_task_t *t) {
+    struct sl_incremental_s *inc = t->incremental;
+    if (inc && inc->uploading) {
+        pthread_join(inc->uploader, NULL);
+        inc->uploading = false;
+    }
+}
+
+int sl_task_incremental_snapshot(sl_task_t *t, uint64_t id, sl_task_ack_t *ack) {
+    if (t->incremental == NULL && (t->incremental = sl_calloc(1, sizeof *t->incremental)) == NULL)
+        return SL_ENOMEM;
+    sl_task_incremental_wait(t);
+    struct sl_incremental_s *inc = t->incremental;
+    inc->pending.n = 0;
+    inc->pending.id = id;
+    const char *path = sl_rocksdb_backend_path(t->state);
+    snprintf(inc->dir, sizeof inc->dir, "%s.chk-%llu", path, (unsigned long long)id);
+    /* Unique across runs and subtasks: the instance directory's name holds pid and task. */
+    const char *base = strrchr(path, '/');
+    const char *pid = strstr(path, "sluice-rocksdb-");
+    snprintf(inc->prefix, sizeof inc->prefix, "%s", pid ? pid + 15 : base ? base + 1 : path);
+    for (char *p = inc->prefix; *p; p++)
+        if (*p == '/')
+            *p = '_';
+    remove_dir(inc->dir);
+    /* Synchronous phase: flush and hard-link the SST files (cheap, and consistent with the
+     * barrier because the task thread does it between records). */
+    int rc = sl_rocksdb_backend_checkpoint(t->state, inc->dir, ack->error, sizeof ack->error);
+    if (rc)
+        return rc;
+    inc->task = t;
+    inc->id = id;
+    inc->ack = ack;
+    if (pthread_create(&inc->uploader, NULL, upload, inc) != 0) {
+        upload(inc); /* no thread: do it here */
+        return 1;
+    }
+    inc->uploading = true;
+    return 1; /* the upload thread acknowledges */
 }
 
 void sl_task_incremental_complete(sl_task_t *t, uint64_t id) {
@@ -162,6 +206,7 @@ void sl_task_incremental_complete(sl_task_t *t, uint64_t id) {
 void sl_task_incremental_free(sl_task_t *t) {
     if (t->incremental == NULL)
         return;
+    sl_task_incremental_wait(t);
     set_free(&t->incremental->base);
     set_free(&t->incremental->pending);
     sl_free(t->incremental);

@@ -2,7 +2,8 @@
  * checkpoint (hard links) is taken locally; SST files, immutable, are uploaded to shared/ only
  * when the last completed checkpoint did not already upload them, and referenced otherwise;
  * the few other files (MANIFEST, CURRENT, OPTIONS) are copied into the checkpoint's own
- * directory. After a restore the first checkpoint uploads everything (Flink's NO_CLAIM mode):
+ * directory. Only the local RocksDB checkpoint is taken on the task thread; the upload runs on
+ * a thread of its own while records keep flowing (the asynchronous phase). After a restore the first checkpoint uploads everything (Flink's NO_CLAIM mode):
  * a run never deletes or depends on files of the checkpoint it started from. */
 #ifndef SL_TASKEXECUTOR_TASK_INCREMENTAL_H
 #define SL_TASKEXECUTOR_TASK_INCREMENTAL_H
@@ -11,8 +12,12 @@
 
 #include "taskexecutor/task.h"
 
-/* Adds the handles of an incremental snapshot of t->state for checkpoint `id` to `ack`. */
+/* Takes an incremental snapshot of t->state for checkpoint `id`: the RocksDB checkpoint now
+ * (synchronous), the upload on a thread that then sends `ack` (taking ownership). Returns 1
+ * when the ack is on its way, or an error (the caller still owns and sends the ack). */
 int sl_task_incremental_snapshot(sl_task_t *t, uint64_t id, sl_task_ack_t *ack);
+/* Waits for an upload in flight (before the task ends: its ack must reach a live coordinator). */
+void sl_task_incremental_wait(sl_task_t *t);
 /* Checkpoint `id` completed: its files become the base of the next snapshot. */
 void sl_task_incremental_complete(sl_task_t *t, uint64_t id);
 void sl_task_incremental_free(sl_task_t *t);
