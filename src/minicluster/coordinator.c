@@ -5,8 +5,11 @@
 
 #include <sluice/error.h>
 
+#include <dirent.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "core/alloc.h"
 #include "core/config.h"
@@ -229,4 +232,33 @@ void sl_coordinator_destroy(sl_coordinator_t *co) {
     sl_completed_store_destroy(&co->store);
     sl_shared_registry_destroy(&co->registry);
     sl_ckpt_storage_destroy(&co->storage);
+}
+
+/* After every task ended (no upload in flight): what aborted checkpoints left behind, a
+ * directory without _metadata or a shared file no retained checkpoint references, goes. */
+void sl_coordinator_collect_garbage(sl_coordinator_t *co) {
+    DIR *d = opendir(co->storage.job_dir);
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL) {
+        char *end;
+        if (strncmp(e->d_name, "chk-", 4) != 0)
+            continue;
+        unsigned long long id = strtoull(e->d_name + 4, &end, 10);
+        char mpath[4096];
+        struct stat st;
+        if (*end != '\0' || sl_ckpt_metadata_path(&co->storage, id, mpath, sizeof mpath) != 0 || stat(mpath, &st) == 0)
+            continue;
+        char err[256];
+        sl_ckpt_discard(&co->storage, id, err, sizeof err);
+    }
+    if (d)
+        closedir(d);
+    char shared[4096];
+    snprintf(shared, sizeof shared, "%s/shared", co->storage.job_dir);
+    if ((d = opendir(shared)) == NULL)
+        return;
+    while ((e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.' && !sl_shared_registry_is_referenced(&co->registry, e->d_name))
+            discard_shared(co, e->d_name);
+    closedir(d);
 }

@@ -55,6 +55,9 @@ void sl_coordinator_ack(sl_coordinator_t *co, sl_task_ack_t *ack);
 /* Aborts the checkpoint in flight, if any (a task failed, or the job ends). */
 void sl_coordinator_abort(sl_coordinator_t *co, const char *reason);
 void sl_coordinator_stop(sl_coordinator_t *co);
+/* Once no task runs: removes what aborted checkpoints left (directories without _metadata,
+ * shared files no retained checkpoint references). */
+void sl_coordinator_collect_garbage(sl_coordinator_t *co);
 void sl_coordinator_destroy(sl_coordinator_t *co);
 
 /* The vertex name used in checkpoints: "v<id>:<name>", so a restore can tell a changed job. */

@@ -428,8 +428,11 @@ static int run_attempt(cluster_t *c, sl_progress_cb cb, void *cb_arg, int64_t in
     sl_mail_t m;
     while (sl_mailbox_take_mail(&c->done, &m))
         m.fn(m.arg);
-    if (c->coordinator)
+    if (c->coordinator) {
         sl_coordinator_set_tasks(c->coordinator, NULL, 0);
+        sl_coordinator_abort(c->coordinator, "the job attempt ended");
+        sl_coordinator_collect_garbage(c->coordinator);
+    }
     result->elapsed_ms = sl_monotonic_ms() - t0;
     if (cb && vp) {
         collect_progress(c, vp);

@@ -550,6 +550,14 @@ int sl_rocksdb_backend_create(const char *path, const sl_rocksdb_memory_t *mem, 
     r->ro = rocksdb_readoptions_create();
     rocksdb_writeoptions_disable_WAL(r->wo, 1);
     rocksdb_options_set_create_if_missing(r->opts, 1);
+    /* Checkpoint-friendly compaction: level 0 collects more flushes before it is merged into a
+     * level 1 large enough to hold most of the state, so a checkpoint after a small change
+     * uploads the new flush and rarely a rewritten level (each rewrite is uploaded again). */
+    rocksdb_options_set_level0_file_num_compaction_trigger(r->opts, 16);
+    rocksdb_options_set_level0_slowdown_writes_trigger(r->opts, 40);
+    rocksdb_options_set_level0_stop_writes_trigger(r->opts, 64);
+    rocksdb_options_set_max_bytes_for_level_base(r->opts, 1ull << 30);
+    rocksdb_options_set_target_file_size_base(r->opts, 64ull << 20);
     rocksdb_options_set_merge_operator(
         r->opts, rocksdb_mergeoperator_create(NULL, merge_destroy, full_merge, partial_merge, delete_merged, merge_name));
     if (mem)

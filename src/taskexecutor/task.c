@@ -585,5 +585,6 @@ void sl_task_destroy(sl_task_t *t) {
     sl_keyed_backend_destroy(t->state);
     if (t->timers)
         sl_timer_service_destroy(t->timers);
+    sl_task_drop_checkpoint_mails(t);
     sl_mailbox_destroy(&t->mailbox);
 }

@@ -70,6 +70,13 @@ static int post(sl_task_t *t, uint64_t id, bool complete) {
     return rc;
 }
 
+void sl_task_drop_checkpoint_mails(sl_task_t *t) {
+    sl_mail_t m;
+    while (sl_mailbox_take_mail(&t->mailbox, &m))
+        if (m.fn == ckpt_mail)
+            sl_free(m.arg); /* a trigger or notice for a task that has ended */
+}
+
 int sl_task_trigger_checkpoint(sl_task_t *t, uint64_t id) { return post(t, id, false); }
 int sl_task_notify_complete(sl_task_t *t, uint64_t id) { return post(t, id, true); }
 

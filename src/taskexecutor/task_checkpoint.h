@@ -14,6 +14,9 @@
 int sl_task_trigger_checkpoint(sl_task_t *t, uint64_t id);
 int sl_task_notify_complete(sl_task_t *t, uint64_t id);
 
+/* Frees checkpoint mails the task will never run (it ended). */
+void sl_task_drop_checkpoint_mails(sl_task_t *t);
+
 /* Task thread. A barrier arrived on `ch`: block the channel until all inputs delivered it,
  * then snapshot, forward the barrier and acknowledge. */
 int sl_task_on_barrier(sl_task_t *t, sl_channel_t *ch, uint64_t id);
