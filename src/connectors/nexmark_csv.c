@@ -8,6 +8,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/fs.h"
+
 static const char *const files[3] = {"person.csv", "auction.csv", "bid.csv"};
 static const char *const headers[3] = {
     "id,name,emailAddress,creditCard,city,state,dateTime,extra",
@@ -15,25 +17,10 @@ static const char *const headers[3] = {
     "auction,bidder,price,channel,url,dateTime,extra",
 };
 
-/* mkdir -p */
-static int make_dirs(const char *dir) {
-    char path[4096];
-    if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path)
-        return -1;
-    for (char *p = path + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(path, 0777) != 0 && errno != EEXIST)
-            return -1;
-        *p = '/';
-    }
-    return mkdir(path, 0777) != 0 && errno != EEXIST ? -1 : 0;
-}
 
 int sl_nexmark_csv_open(sl_nexmark_csv_t *w, const char *dir, char *err, size_t errlen) {
     memset(w, 0, sizeof *w);
-    if (make_dirs(dir) != 0) {
+    if (sl_make_dirs(dir) != 0) {
         snprintf(err, errlen, "cannot create directory '%s': %s", dir, strerror(errno));
         return SL_EIO;
     }

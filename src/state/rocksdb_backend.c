@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 
 #include "core/alloc.h"
+#include "core/fs.h"
 #include "core/log.h"
 #include "state/keyed_state.h"
 #include "state/rocksdb_backend.h"
@@ -511,27 +512,13 @@ static const sl_keyed_backend_vtable_t rdb_vt = {
     .destroy = destroy,
 };
 
-static int make_dirs(const char *dir) {
-    char path[4096];
-    if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path)
-        return -1;
-    for (char *p = path + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(path, 0777) != 0 && errno != EEXIST)
-            return -1;
-        *p = '/';
-    }
-    return mkdir(path, 0777) != 0 && errno != EEXIST ? -1 : 0;
-}
 
 int sl_rocksdb_backend_create(const char *path, const sl_rocksdb_memory_t *mem, uint32_t max_parallelism,
                               uint32_t kg_first, uint32_t kg_last, sl_keyed_backend_t **out, char *errbuf,
                               size_t errlen) {
     if (max_parallelism == 0 || max_parallelism > 65536 || kg_first > kg_last || kg_last >= max_parallelism)
         return SL_EINVAL;
-    if (make_dirs(path) != 0) {
+    if (sl_make_dirs(path) != 0) {
         snprintf(errbuf, errlen, "cannot create the RocksDB directory '%s': %s", path, strerror(errno));
         return SL_ESTATE_IO;
     }
