@@ -46,6 +46,10 @@ sl_stream_t *sl_source_nexmark(sl_job_t *job, const char *name, const char *tabl
 sl_stream_t *sl_stream_parallelism(sl_stream_t *s, uint32_t parallelism);
 /* Sets a parameter visible to the operator's user function (sl_fn_param). */
 sl_stream_t *sl_stream_param(sl_stream_t *s, const char *key, const char *value);
+/* State TTL for the user state of this (keyed process) operator: a value or list element
+ * expires `ttl_ms` of processing time after it was last written, and then reads as absent
+ * (Flink's StateTtlConfig with its defaults). Expired values are removed when read. */
+sl_stream_t *sl_stream_state_ttl(sl_stream_t *s, int64_t ttl_ms);
 /* Starts a new chain at this operator. */
 sl_stream_t *sl_stream_start_chain(sl_stream_t *s);
 /* Redistributes round robin to the next operator. */

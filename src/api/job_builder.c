@@ -260,3 +260,13 @@ sl_stream_t *sl_stream_key_by_fn(sl_stream_t *s, const char *fn_symbol) {
     d->key.fn = (char *)fn_symbol;
     return d;
 }
+
+sl_stream_t *sl_stream_state_ttl(sl_stream_t *s, int64_t ttl_ms) {
+    if (s == NULL)
+        return NULL;
+    if (ttl_ms <= 0)
+        return sl__job_fail(s->job, "%s: the state TTL must be > 0 ms", sl__stream_node(s)->name);
+    char v[32];
+    snprintf(v, sizeof v, "%lld", (long long)ttl_ms);
+    return sl_stream_param(s, "state.ttl_ms", v);
+}

@@ -116,6 +116,7 @@ struct sl_operator_s {
     sl_timer_service_t *timers;       /* owned by the task */
     int64_t current_watermark;
     int64_t (*now_ms)(void);          /* processing-time clock, replaceable in tests */
+    int64_t state_ttl_ms;             /* user state expires this long after its last write; 0 = never */
     sl_output_t *out;                 /* owned by the task; NULL for sinks */
     sl_fn_ctx_t fn_ctx;
     char *error;                      /* message buffer owned by the task */

@@ -75,6 +75,7 @@ static int create_operator(sl_task_t *t, uint32_t ci) {
     op->timers = t->timers;
     op->current_watermark = SL_WATERMARK_MIN;
     op->now_ms = wall_clock;
+    sl_params_int(&n->params, "state.ttl_ms", 0, &op->state_ttl_ms);
     op->fn_ctx.op = op;
     op->error = t->error;
     op->error_len = sizeof t->error;

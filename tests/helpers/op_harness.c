@@ -110,6 +110,7 @@ int sl_harness_open(sl_harness_t *h, const char *kind, const char *in0, const ch
     op->timers = h->timers;
     op->current_watermark = SL_WATERMARK_MIN;
     op->now_ms = harness_clock;
+    sl_params_int(op->params, "state.ttl_ms", 0, &op->state_ttl_ms);
     op->fn_ctx.op = op;
     op->error = h->error;
     op->error_len = sizeof h->error;
