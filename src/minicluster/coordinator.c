@@ -89,11 +89,11 @@ static void delete_orphans(sl_coordinator_t *co) {
 
 static void trigger(sl_coordinator_t *co, int64_t now) {
     uint64_t id = co->next_id++;
-    char job[256];
-    snprintf(job, sizeof job, "%s", co->storage.job_id);
-    if (sl_ckpt_metadata_init(&co->md, id, job, (uint64_t)sl_wall_ms(), SL_CKPT_KIND_CHECKPOINT,
-                              co->graph->max_parallelism) != 0)
+    if (sl_ckpt_metadata_init(&co->md, id, co->storage.job_id, (uint64_t)sl_wall_ms(), SL_CKPT_KIND_CHECKPOINT,
+                              co->graph->max_parallelism) != 0) {
+        SL_WARN("checkpoint %llu skipped: out of memory", (unsigned long long)id);
         return;
+    }
     co->pending = id;
     co->pending_started = now;
     co->acks = 0;
@@ -192,8 +192,10 @@ static void complete(sl_coordinator_t *co) {
     co->latest = id;
     co->last_duration_ms = sl_monotonic_ms() - co->pending_started;
     SL_INFO("checkpoint %llu complete in %lld ms", (unsigned long long)id, (long long)co->last_duration_ms);
+    /* A subtask that misses the notice commits at the next one (commits cover every id <= n). */
     for (uint32_t i = 0; i < co->ntasks; i++)
-        sl_task_notify_complete(co->tasks[i], id);
+        if (sl_task_notify_complete(co->tasks[i], id) != 0)
+            SL_WARN("checkpoint %llu: could not notify subtask %u", (unsigned long long)id, i);
     co->next_trigger_at = sl_monotonic_ms() + (co->min_pause_ms > co->interval_ms ? co->min_pause_ms : co->interval_ms);
 }
 

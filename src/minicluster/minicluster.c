@@ -19,6 +19,7 @@
 #include "minicluster/coordinator.h"
 #include "minicluster/restore.h"
 #include "network/buffer_pool.h"
+#include "state/rocksdb_backend.h"
 #include "state/rocksdb_memory.h"
 #include "taskexecutor/task.h"
 
@@ -456,12 +457,9 @@ static int run_attempt(cluster_t *c, sl_progress_cb cb, void *cb_arg, int64_t in
 
 /* Each RocksDB instance removes its own directory; their common parent goes when empty. */
 static void remove_rocksdb_parent(const sl_config_t *config) {
-    const char *dir = sl_config_str(config, "state.backend.rocksdb.localdir");
-    if (dir == NULL || dir[0] == '\0')
-        dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
     char path[4096];
-    snprintf(path, sizeof path, "%s/sluice-rocksdb-%ld", dir, (long)getpid());
-    rmdir(path);
+    if (sl_rocksdb_local_root(config, path, sizeof path) == 0)
+        rmdir(path);
 }
 
 /* <job name>-<start time>: a new directory per run, like Flink's job ids. */

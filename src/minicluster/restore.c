@@ -165,14 +165,6 @@ out:
     return rc;
 }
 
-static void clear(sl_restore_plan_t *p) {
-    for (uint32_t v = 0; p->tasks && v < p->nvertices; v++) {
-        if (p->tasks[v] == NULL)
-            continue;
-        sl_free(p->tasks[v]);
-    }
-    sl_free(p->tasks);
-}
 
 void sl_restore_plan_free(sl_restore_plan_t *p) {
     for (uint32_t v = 0; p->tasks && v < p->nvertices; v++)
@@ -193,7 +185,9 @@ void sl_restore_plan_free(sl_restore_plan_t *p) {
             }
             sl_free(r->dbs);
         }
-    clear(p);
+    for (uint32_t v = 0; p->tasks && v < p->nvertices; v++)
+        sl_free(p->tasks[v]);
+    sl_free(p->tasks);
     memset(p, 0, sizeof *p);
 }
 

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
+
 typedef struct {
     int64_t n;
     union {
@@ -131,7 +133,7 @@ int sl_agg_compile(sl_agg_list_t *l, const char *spec, const sl_schema_t *in, sl
         snprintf(err, errlen, "no aggregates given");
         return SL_EJOB;
     }
-    char *copy = strdup(spec), *save = NULL;
+    char *copy = sl_strdup(spec), *save = NULL;
     if (copy == NULL)
         return SL_ENOMEM;
     int rc = 0;
@@ -147,7 +149,7 @@ int sl_agg_compile(sl_agg_list_t *l, const char *spec, const sl_schema_t *in, sl
             l->n++;
         }
     }
-    free(copy);
+    sl_free(copy);
     return rc;
 }
 

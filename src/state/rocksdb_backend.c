@@ -15,8 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/alloc.h"
+#include "core/config.h"
 #include "core/fs.h"
 #include "core/log.h"
 #include "state/keyed_state.h"
@@ -676,3 +678,11 @@ int sl_rocksdb_backend_import(sl_keyed_backend_t *into, const char *dir, char *e
 bool sl_rocksdb_backend_is(const sl_keyed_backend_t *b) { return b && b->vt == &rdb_vt; }
 
 const char *sl_rocksdb_backend_path(const sl_keyed_backend_t *b) { return ((const rdb_t *)b)->path; }
+
+int sl_rocksdb_local_root(const sl_config_t *config, char *buf, size_t len) {
+    const char *dir = sl_config_str(config, "state.backend.rocksdb.localdir");
+    if (dir == NULL || dir[0] == '\0')
+        dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    int n = snprintf(buf, len, "%s/sluice-rocksdb-%ld", dir, (long)getpid());
+    return n < 0 || (size_t)n >= len ? SL_ERANGE : 0;
+}

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct sl_config_s;
+
 #include "state/keyed_state.h"
 #include "state/rocksdb_memory.h"
 
@@ -24,6 +26,10 @@ int sl_rocksdb_backend_checkpoint(sl_keyed_backend_t *b, const char *dir, char *
 /* Copies every entry of the RocksDB checkpoint in `dir` whose key group `into` owns into
  * `into` (any backend): a restore, at the same or another parallelism. */
 int sl_rocksdb_backend_import(sl_keyed_backend_t *into, const char *dir, char *err, size_t errlen);
+
+/* <localdir>/sluice-rocksdb-<pid>: the directory of this process's instances
+ * (state.backend.rocksdb.localdir, else $TMPDIR, else /tmp). SL_ERANGE when it does not fit. */
+int sl_rocksdb_local_root(const struct sl_config_s *config, char *buf, size_t len);
 
 /* The instance's directory. */
 const char *sl_rocksdb_backend_path(const sl_keyed_backend_t *b);

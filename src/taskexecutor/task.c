@@ -107,11 +107,10 @@ static bool chain_is_keyed(const sl_task_t *t) {
  * instance, so concurrent jobs and restarts never share a directory. */
 static int rocksdb_path(sl_task_t *t, char *buf, size_t len) {
     static atomic_uint instances;
-    const char *dir = sl_config_str(t->config, "state.backend.rocksdb.localdir");
-    if (dir == NULL || dir[0] == '\0')
-        dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-    int n = snprintf(buf, len, "%s/sluice-rocksdb-%ld/v%u-%u-%u", dir, (long)getpid(), t->vertex->id, t->index,
-                     atomic_fetch_add(&instances, 1));
+    char root[4096];
+    int n = sl_rocksdb_local_root(t->config, root, sizeof root) == 0
+                ? snprintf(buf, len, "%s/v%u-%u-%u", root, t->vertex->id, t->index, atomic_fetch_add(&instances, 1))
+                : -1;
     if (n < 0 || (size_t)n >= len) {
         snprintf(t->error, sizeof t->error, "state.backend.rocksdb.localdir is too long");
         return SL_ECONFIG;

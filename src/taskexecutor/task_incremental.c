@@ -12,6 +12,7 @@
 
 #include "checkpoint/storage.h"
 #include "core/alloc.h"
+#include "core/log.h"
 #include "state/rocksdb_backend.h"
 
 typedef struct {
@@ -80,20 +81,11 @@ static void set_free(file_set_t *s) {
     memset(s, 0, sizeof *s);
 }
 
-static int remove_dir(const char *dir) {
-    DIR *d = opendir(dir);
-    if (d == NULL)
-        return 0;
-    struct dirent *e;
-    char path[4096];
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        unlink(path);
-    }
-    closedir(d);
-    return rmdir(dir);
+/* Removes a local checkpoint directory (an error leaves files behind, nothing worse). */
+static void remove_dir(const char *dir) {
+    char err[256];
+    if (sl_ckpt_remove_tree(dir, err, sizeof err) != 0)
+        SL_WARN("%s", err);
 }
 
 /* One file of the local RocksDB checkpoint: referenced, uploaded to shared/, or copied. */
@@ -170,13 +162,10 @@ int sl_task_incremental_snapshot(sl_task_t *t, uint64_t id, sl_task_ack_t *ack) 
     inc->pending.id = id;
     const char *path = sl_rocksdb_backend_path(t->state);
     snprintf(inc->dir, sizeof inc->dir, "%s.chk-%llu", path, (unsigned long long)id);
-    /* Unique across runs and subtasks: the instance directory's name holds pid and task. */
+    /* Unique across runs and subtasks: the process, and the instance's directory name (vertex,
+     * subtask, instance number within the process). */
     const char *base = strrchr(path, '/');
-    const char *pid = strstr(path, "sluice-rocksdb-");
-    snprintf(inc->prefix, sizeof inc->prefix, "%s", pid ? pid + 15 : base ? base + 1 : path);
-    for (char *p = inc->prefix; *p; p++)
-        if (*p == '/')
-            *p = '_';
+    snprintf(inc->prefix, sizeof inc->prefix, "%ld_%s", (long)getpid(), base ? base + 1 : path);
     remove_dir(inc->dir);
     /* Synchronous phase: flush and hard-link the SST files (cheap, and consistent with the
      * barrier because the task thread does it between records). */
