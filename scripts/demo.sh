@@ -21,7 +21,7 @@ echo
 echo "== Exactly-once across kill -9: q5 again, state in RocksDB, a checkpoint every 500 ms"
 "$BUILD/sluice" nexmark --query q5 --events 2000000 --parallelism 2 --quiet \
     -D minicluster.number-of-taskmanagers=2 -D taskmanager.numberOfTaskSlots=2 \
-    -D state.backend.type=rocksdb -D execution.checkpointing.interval=500ms \
+    -D state.backend.type=rocksdb -D state.backend.rocksdb.localdir="$OUT/rocksdb" -D execution.checkpointing.interval=500ms \
     -D state.checkpoints.dir="$OUT/checkpoints" --output "$OUT/q5-recovered.csv" &
 pid=$!
 sleep 3
@@ -31,7 +31,7 @@ job=$(ls -dt "$OUT"/checkpoints/* | head -n 1)
 echo "resuming from its latest completed checkpoint in $job"
 "$BUILD/sluice" nexmark --query q5 --events 2000000 --parallelism 2 --quiet \
     -D minicluster.number-of-taskmanagers=2 -D taskmanager.numberOfTaskSlots=2 \
-    -D state.backend.type=rocksdb -D execution.checkpointing.interval=500ms \
+    -D state.backend.type=rocksdb -D state.backend.rocksdb.localdir="$OUT/rocksdb" -D execution.checkpointing.interval=500ms \
     -D state.checkpoints.dir="$OUT/checkpoints" --output "$OUT/q5-recovered.csv" --from-checkpoint "$job"
 if [ "$(LC_ALL=C sort "$OUT/q5.csv")" = "$(LC_ALL=C sort "$OUT/q5-recovered.csv")" ]; then
     echo "the recovered result equals the first run's: $(($(wc -l < "$OUT/q5.csv") - 1)) rows, nothing lost or duplicated"
