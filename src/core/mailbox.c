@@ -91,6 +91,13 @@ void sl_mailbox_wake(sl_mailbox_t *m) {
     pthread_mutex_unlock(&m->mu);
 }
 
+void sl_mailbox_signal(sl_mailbox_t *m) {
+    pthread_mutex_lock(&m->mu);
+    m->signalled = true;
+    pthread_cond_broadcast(&m->cv);
+    pthread_mutex_unlock(&m->mu);
+}
+
 void sl_mailbox_cancel(sl_mailbox_t *m) {
     atomic_store_explicit(&m->cancelled, true, memory_order_release);
     sl_mailbox_wake(m);
@@ -117,7 +124,7 @@ static void deadline_to_ts(int64_t ms, struct timespec *ts) {
 int sl_mailbox_wait_ready(sl_mailbox_t *m, int64_t deadline_ms, void **ch) {
     pthread_mutex_lock(&m->mu);
     int got = 0;
-    if (m->ready_len == 0 && m->mail_len == 0 && !sl_mailbox_is_cancelled(m)) {
+    if (m->ready_len == 0 && m->mail_len == 0 && !m->signalled && !sl_mailbox_is_cancelled(m)) {
         if (deadline_ms == INT64_MAX) {
             pthread_cond_wait(&m->cv, &m->mu);
         } else {
@@ -126,6 +133,7 @@ int sl_mailbox_wait_ready(sl_mailbox_t *m, int64_t deadline_ms, void **ch) {
             pthread_cond_timedwait(&m->cv, &m->mu, &ts);
         }
     }
+    m->signalled = false; /* the caller services its operators after any return */
     if (m->ready_len) {
         *ch = m->ready[m->ready_head];
         m->ready_head = (m->ready_head + 1) & (m->ready_cap - 1);
@@ -134,6 +142,28 @@ int sl_mailbox_wait_ready(sl_mailbox_t *m, int64_t deadline_ms, void **ch) {
     }
     pthread_mutex_unlock(&m->mu);
     return got;
+}
+
+int sl_mailbox_wait_signal(sl_mailbox_t *m, int64_t deadline_ms) {
+    int rc = 0;
+    pthread_mutex_lock(&m->mu);
+    while (!m->signalled) {
+        if (sl_mailbox_is_cancelled(m)) {
+            rc = SL_ECANCELED;
+            break;
+        }
+        if (deadline_ms == INT64_MAX) {
+            pthread_cond_wait(&m->cv, &m->mu);
+        } else {
+            struct timespec ts;
+            deadline_to_ts(deadline_ms, &ts);
+            if (pthread_cond_timedwait(&m->cv, &m->mu, &ts) == ETIMEDOUT)
+                break;
+        }
+    }
+    m->signalled = false;
+    pthread_mutex_unlock(&m->mu);
+    return rc;
 }
 
 int sl_mailbox_wait_until(sl_mailbox_t *m, bool (*cond)(void *arg), void *arg, bool stop_on_mail) {

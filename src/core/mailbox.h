@@ -31,6 +31,7 @@ typedef struct sl_mailbox_s {
     uint32_t mail_cap;
     uint32_t mail_head;
     uint32_t mail_len;
+    bool signalled;      /* an operator asked for service (async completions) */
     atomic_bool cancelled;
 } sl_mailbox_t;
 
@@ -43,6 +44,12 @@ int sl_mailbox_push_ready(sl_mailbox_t *m, void *ch);
 int sl_mailbox_put_mail(sl_mailbox_t *m, sl_mail_fn fn, void *arg);
 /* Any thread: wakes the owner without a message (credit returned, state changed). */
 void sl_mailbox_wake(sl_mailbox_t *m);
+/* Any thread: an operator of this task has work (async results arrived). Unlike a plain
+ * wake-up it is remembered until the owner next waits, so none is lost. */
+void sl_mailbox_signal(sl_mailbox_t *m);
+/* Owner thread: waits until signalled (consuming the signal), `deadline_ms` passes
+ * (CLOCK_MONOTONIC ms, INT64_MAX = none) or the task is cancelled (SL_ECANCELED). Mails wait. */
+int sl_mailbox_wait_signal(sl_mailbox_t *m, int64_t deadline_ms);
 /* Any thread: requests cancellation and wakes the owner. */
 void sl_mailbox_cancel(sl_mailbox_t *m);
 static inline bool sl_mailbox_is_cancelled(sl_mailbox_t *m) {
@@ -53,7 +60,7 @@ static inline bool sl_mailbox_is_cancelled(sl_mailbox_t *m) {
 int sl_mailbox_take_mail(sl_mailbox_t *m, sl_mail_t *out);
 /* Owner thread: pops a ready channel, waiting until `deadline_ms` (CLOCK_MONOTONIC ms;
  * INT64_MAX = no limit) when none is ready. Returns 1 with *ch set, 0 on timeout, on a mail,
- * on a wake-up or on cancellation (the caller re-checks its conditions). */
+ * on a wake-up, on a signal (consumed) or on cancellation (the caller re-checks its conditions). */
 int sl_mailbox_wait_ready(sl_mailbox_t *m, int64_t deadline_ms, void **ch);
 /* Owner thread: waits until `cond(arg)` holds (evaluated under the mailbox lock) or the task
  * is cancelled; with `stop_on_mail`, also returns when a mail is queued. Returns 0 when cond

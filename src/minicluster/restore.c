@@ -36,6 +36,47 @@ static int read_file(const char *path, uint8_t **out, size_t *len, char *err, si
     return 0;
 }
 
+static bool is_op_state(const sl_ckpt_handle_t *h) {
+    size_t n = h->path ? strlen(h->path) : 0;
+    return n > 8 && strcmp(h->path + n - 8, ".opstate") == 0;
+}
+
+static int append_blob(uint8_t ***blobs, size_t **lens, uint32_t *n, uint8_t *data, size_t len) {
+    uint8_t **nb = sl_realloc(*blobs, (*n + 1) * sizeof *nb);
+    if (nb)
+        *blobs = nb;
+    size_t *nl = nb ? sl_realloc(*lens, (*n + 1) * sizeof *nl) : NULL;
+    if (nl)
+        *lens = nl;
+    if (nb == NULL || nl == NULL) {
+        sl_free(data);
+        return SL_ENOMEM;
+    }
+    (*blobs)[*n] = data;
+    (*lens)[(*n)++] = len;
+    return 0;
+}
+
+/* Operator state (not keyed) goes whole to one new subtask: old j -> new j % parallelism. */
+static int assign_op_state(sl_task_restore_t *r, const sl_ckpt_storage_t *s, const sl_ckpt_operator_state_t *os,
+                           char *err, size_t errlen) {
+    for (uint32_t h = 0; h < os->n_handles; h++) {
+        if (!is_op_state(&os->handles[h]))
+            continue;
+        char path[4096];
+        uint8_t *data;
+        size_t len;
+        int rc = sl_ckpt_handle_path(s, &os->handles[h], path, sizeof path);
+        if (rc == 0)
+            rc = read_file(path, &data, &len, err, errlen);
+        if (rc == 0)
+            rc = append_blob(&r->opstate, &r->opstate_len, &r->nopstate, data, len);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
 static int vertex_of(const sl_job_graph_t *g, const char *vid) {
     char buf[512];
     for (uint32_t v = 0; v < g->nvertices; v++) {
@@ -72,10 +113,17 @@ static int assign(sl_restore_plan_t *p, const sl_job_graph_t *g, const sl_ckpt_s
                 }
             }
         }
+        if (os->subtask % par == i) {
+            int rc = assign_op_state(r, s, os, err, errlen);
+            if (rc)
+                return rc;
+        }
         if (os->kg_last < first || os->kg_first > last)
             continue;
         sl_task_restore_db_t *db = NULL;
         for (uint32_t h = 0; h < os->n_handles; h++) {
+            if (is_op_state(&os->handles[h]))
+                continue;
             char path[4096];
             int rc = sl_ckpt_handle_path(s, &os->handles[h], path, sizeof path);
             if (rc)
@@ -107,20 +155,9 @@ static int assign(sl_restore_plan_t *p, const sl_job_graph_t *g, const sl_ckpt_s
             }
             uint8_t *data;
             size_t len;
-            if ((rc = read_file(path, &data, &len, err, errlen)) != 0)
+            if ((rc = read_file(path, &data, &len, err, errlen)) != 0 ||
+                (rc = append_blob(&r->state, &r->state_len, &r->nstate, data, len)) != 0)
                 return rc;
-            uint8_t **ns = sl_realloc(r->state, (r->nstate + 1) * sizeof *ns);
-            size_t *nl = sl_realloc(r->state_len, (r->nstate + 1) * sizeof *nl);
-            if (ns)
-                r->state = ns;
-            if (nl)
-                r->state_len = nl;
-            if (ns == NULL || nl == NULL) {
-                sl_free(data);
-                return SL_ENOMEM;
-            }
-            r->state[r->nstate] = data;
-            r->state_len[r->nstate++] = len;
         }
     }
     return 0;
@@ -174,6 +211,10 @@ void sl_restore_plan_free(sl_restore_plan_t *p) {
                 sl_free(r->state[k]);
             sl_free(r->state);
             sl_free(r->state_len);
+            for (uint32_t k = 0; k < r->nopstate; k++)
+                sl_free(r->opstate[k]);
+            sl_free(r->opstate);
+            sl_free(r->opstate_len);
             sl_free(r->extras);
             for (uint32_t d = 0; d < r->ndbs; d++) {
                 for (uint32_t f = 0; f < r->dbs[d].nfiles; f++) {

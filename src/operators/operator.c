@@ -281,3 +281,24 @@ const char *sl_op_extras_get(const sl_op_extras_t *x, const char *key) {
             return x->value[i];
     return NULL;
 }
+
+void sl_operator_request_service(sl_operator_t *op) {
+    atomic_store_explicit(&op->service_requested, true, memory_order_release);
+    if (op->mailbox)
+        sl_mailbox_signal(op->mailbox);
+}
+
+int sl_operator_wait_service(sl_operator_t *op) {
+    /* Downstream must see what was emitted so far, or it could be waiting for it. */
+    int rc = op->out ? sl_output_flush(op->out) : 0;
+    if (rc)
+        return rc;
+    if (!atomic_load_explicit(&op->service_requested, memory_order_acquire)) {
+        if (op->mailbox == NULL)
+            return sl_operator_fail(op, SL_EINVAL, "operator '%s' waits for service without a mailbox", op->name);
+        if ((rc = sl_mailbox_wait_signal(op->mailbox, op->service_at)) != 0)
+            return rc;
+    }
+    atomic_store_explicit(&op->service_requested, false, memory_order_relaxed);
+    return op->vt->service(op, sl_monotonic_ms());
+}

@@ -15,11 +15,14 @@
 #include <sluice/function.h>
 #include <sluice/row.h>
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 struct sl_config_s;
+struct sl_mailbox_s;
+#include "core/bytes.h"
 #include "core/params.h"
 #include "operators/agg.h"
 #include "operators/batch.h"
@@ -80,6 +83,16 @@ typedef struct sl_operator_vtable_s {
     int (*snapshot)(sl_operator_t *op, uint64_t checkpoint_id, sl_op_extras_t *x);
     int (*restore)(sl_operator_t *op, uint64_t checkpoint_id, const sl_op_extras_t *x);
     int (*checkpoint_complete)(sl_operator_t *op, uint64_t checkpoint_id);
+    /* Operator state that is neither keyed nor a small position (async I/O's requests in
+     * flight): snapshot_state appends bytes to `out`; restore_state is called once per blob
+     * saved by the subtasks whose state this one takes over (rescaling hands old subtask j's
+     * blob to new subtask j % parallelism), after restore. Both may be NULL. */
+    int (*snapshot_state)(sl_operator_t *op, uint64_t checkpoint_id, sl_bytes_t *out);
+    int (*restore_state)(sl_operator_t *op, const uint8_t *data, size_t len);
+    /* Work arriving from other threads (async I/O completions) or due at a time: runs on the
+     * subtask thread after sl_operator_request_service() or once the monotonic clock passes
+     * op->service_at. The task flushes the operator's output afterwards. May be NULL. */
+    int (*service)(sl_operator_t *op, int64_t now_mono);
     /* Bytes of the operator struct (sl_operator_t must be its first member). */
     size_t size;
     /* Number of inputs: 0 (source), 1 or 2. */
@@ -123,7 +136,18 @@ struct sl_operator_s {
     size_t error_len;
     /* Counters read by the progress display; written only by the subtask thread. */
     uint64_t records_in;
+    /* Service requests (see vtable.service): the task's mailbox, set by any thread. */
+    struct sl_mailbox_s *mailbox;
+    atomic_bool service_requested;
+    int64_t service_at;               /* monotonic ms; INT64_MAX = nothing due */
 };
+
+/* Any thread: asks for op->vt->service on the subtask thread soon. */
+void sl_operator_request_service(sl_operator_t *op);
+/* Subtask thread, inside a callback that cannot go on (a full async queue): flushes the
+ * operator's output, then sleeps until a service request or op->service_at, and runs the
+ * service. SL_ECANCELED when the task is cancelled meanwhile. */
+int sl_operator_wait_service(sl_operator_t *op);
 
 /* Records a failure message (first one wins) and returns `err`. */
 int sl_operator_fail(sl_operator_t *op, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

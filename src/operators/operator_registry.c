@@ -8,7 +8,7 @@
 #define SL__OPS(XX)                                                                          \
     XX(map) XX(filter) XX(flat_map) XX(project) XX(watermarks)                               \
     XX(aggregate) XX(reduce) XX(process) XX(co_process)                                      \
-    XX(window_aggregate) XX(window_join) XX(interval_join)                                   \
+    XX(window_aggregate) XX(window_join) XX(interval_join) XX(async)                                   \
     XX(source_csv) XX(source_lines) XX(source_socket) XX(source_generator) XX(source_nexmark) \
     XX(sink_print) XX(sink_csv) XX(sink_discard) XX(sink_fn)
 

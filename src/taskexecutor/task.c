@@ -75,6 +75,8 @@ static int create_operator(sl_task_t *t, uint32_t ci) {
     op->timers = t->timers;
     op->current_watermark = SL_WATERMARK_MIN;
     op->now_ms = wall_clock;
+    op->mailbox = &t->mailbox;
+    op->service_at = INT64_MAX;
     sl_params_int(&n->params, "state.ttl_ms", 0, &op->state_ttl_ms);
     op->fn_ctx.op = op;
     op->error = t->error;
@@ -285,8 +287,25 @@ typedef struct {
     int64_t next_flush;
 } schedule_t;
 
-static int periodic(sl_task_t *t, schedule_t *s, int64_t now) {
+/* Operators with work from other threads or due now (async I/O), then their output. */
+static int run_services(sl_task_t *t, int64_t now) {
     int rc = 0;
+    for (uint32_t i = 0; rc == 0 && i < t->nops; i++) {
+        sl_operator_t *op = t->ops[i];
+        if (op->vt->service == NULL)
+            continue;
+        bool asked = atomic_exchange_explicit(&op->service_requested, false, memory_order_acquire);
+        if (asked || now >= op->service_at) {
+            rc = op->vt->service(op, now);
+            if (rc == 0 && op->out)
+                rc = sl_output_flush(op->out);
+        }
+    }
+    return rc;
+}
+
+static int periodic(sl_task_t *t, schedule_t *s, int64_t now) {
+    int rc = run_services(t, now);
     if (now >= s->next_tick) {
         int64_t wall = sl_wall_ms();
         for (uint32_t i = 0; rc == 0 && i < t->nops; i++) {
@@ -313,6 +332,15 @@ static int periodic(sl_task_t *t, schedule_t *s, int64_t now) {
 
 static int64_t next_deadline(sl_task_t *t, const schedule_t *s) {
     int64_t d = s->next_tick;
+    for (uint32_t i = 0; i < t->nops; i++) {
+        const sl_operator_t *op = t->ops[i];
+        if (op->vt->service == NULL)
+            continue;
+        if (atomic_load_explicit(&op->service_requested, memory_order_relaxed))
+            return 0; /* its signal was consumed by an operator waiting inside a callback */
+        if (op->service_at < d)
+            d = op->service_at;
+    }
     if (t->buffer_timeout_ms > 0 && s->next_flush < d)
         d = s->next_flush;
     int64_t p = sl_timer_next(t->timers, SL_TIMER_PROC);

@@ -112,6 +112,9 @@ typedef struct sl_task_restore_s {
     uint32_t ndbs;            /* RocksDB checkpoints overlapping them (incremental snapshots) */
     sl_task_restore_db_t *dbs;
     sl_op_extras_t *extras;   /* per operator of the chain, or NULL */
+    uint32_t nopstate;        /* operator-state files (vertex.opstate) this subtask takes over */
+    uint8_t **opstate;
+    size_t *opstate_len;
 } sl_task_restore_t;
 
 struct sl_task_s {

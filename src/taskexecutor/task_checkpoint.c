@@ -123,6 +123,68 @@ static int write_portable(sl_task_t *t, uint64_t id, bool entries, sl_task_ack_t
     return sl_task_ack_add(ack, false, name, info.size, info.crc32c);
 }
 
+/* Operator state blobs of the chain's operators, one file per subtask:
+ * "SLOS" u32 version, u32 count, then per blob u32 operator index, u64 length, bytes. */
+#define OPSTATE_MAGIC 0x534f4c53u /* "SLOS" little-endian */
+#define OPSTATE_VERSION 1u
+
+static int collect_op_state(sl_task_t *t, uint64_t id, sl_bytes_t *b, uint32_t *count) {
+    sl_bytes_t one;
+    sl_bytes_init(&one);
+    int rc = 0;
+    for (uint32_t i = 0; rc == 0 && i < t->nops; i++) {
+        sl_operator_t *op = t->ops[i];
+        if (op->vt->snapshot_state == NULL)
+            continue;
+        sl_bytes_clear(&one);
+        rc = op->vt->snapshot_state(op, id, &one);
+        if (rc == 0 && (rc = one.err) == 0) {
+            sl_bytes_put_u32(b, i);
+            sl_bytes_put_u64(b, one.len);
+            sl_bytes_put(b, one.data, one.len);
+            (*count)++;
+        }
+    }
+    sl_bytes_destroy(&one);
+    return rc ? rc : b->err;
+}
+
+static int write_op_state(sl_task_t *t, uint64_t id, sl_task_ack_t *ack) {
+    sl_bytes_t b;
+    sl_bytes_init(&b);
+    sl_bytes_put_u32(&b, OPSTATE_MAGIC);
+    sl_bytes_put_u32(&b, OPSTATE_VERSION);
+    sl_bytes_put_u32(&b, 0); /* count, patched below */
+    uint32_t count = 0;
+    int rc = collect_op_state(t, id, &b, &count);
+    if (rc || count == 0) {
+        if (rc)
+            snprintf(ack->error, sizeof ack->error, "operator state: %.200s", t->error[0] ? t->error : sl_strerror(rc));
+        sl_bytes_destroy(&b);
+        return rc;
+    }
+    for (unsigned k = 0; k < 4; k++)
+        b.data[8 + k] = (uint8_t)(count >> (8 * k));
+    char path[4096], name[64];
+    snprintf(name, sizeof name, "v%u-s%u.opstate", t->vertex->id, t->index);
+    sink_ctx_t s = {.err = ""};
+    sl_ckpt_file_info_t info = {0};
+    if ((rc = sl_ckpt_file_path(t->storage, id, name, path, sizeof path)) == 0 &&
+        (rc = sl_ckpt_writer_open(&s.w, path, s.err, sizeof s.err)) == 0) {
+        if ((rc = to_writer(&s, b.data, b.len)) != 0)
+            sl_ckpt_writer_abort(&s.w);
+        else
+            rc = sl_ckpt_writer_close(&s.w, &info, s.err, sizeof s.err);
+    }
+    sl_bytes_destroy(&b);
+    if (rc) {
+        snprintf(ack->error, sizeof ack->error, "writing operator state: %.200s", s.err[0] ? s.err : sl_strerror(rc));
+        return rc;
+    }
+    ack->bytes_uploaded += info.size;
+    return sl_task_ack_add(ack, false, name, info.size, info.crc32c);
+}
+
 static int write_state(sl_task_t *t, uint64_t id, sl_task_ack_t *ack) {
     bool incremental = t->state && sl_rocksdb_backend_is(t->state) &&
                        sl_config_bool(t->config, "state.backend.incremental");
@@ -151,6 +213,8 @@ int sl_task_checkpoint(sl_task_t *t, uint64_t id) {
         if (t->ops[i]->vt->snapshot && (rc = t->ops[i]->vt->snapshot(t->ops[i], id, &ack->extras[i])) != 0)
             snprintf(ack->error, sizeof ack->error, "operator '%.60s' could not snapshot: %.150s", t->ops[i]->name,
                      t->error[0] ? t->error : sl_strerror(rc));
+    if (rc == 0)
+        rc = write_op_state(t, id, ack);
     bool async = false;
     if (rc == 0 && has_keyed_state(t)) {
         rc = write_state(t, id, ack);
@@ -285,6 +349,43 @@ int sl_task_restore_state(sl_task_t *t) {
     return 0;
 }
 
+/* One operator-state file: its blobs to the operators they belong to. */
+static int restore_op_state_file(sl_task_t *t, const uint8_t *data, size_t len) {
+    sl_bytes_reader_t r;
+    sl_bytes_reader_init(&r, data, len);
+    uint32_t magic = 0, version = 0, count = 0;
+    sl_bytes_get_u32(&r, &magic);
+    sl_bytes_get_u32(&r, &version);
+    sl_bytes_get_u32(&r, &count);
+    if (r.err || magic != OPSTATE_MAGIC || version != OPSTATE_VERSION) {
+        snprintf(t->error, sizeof t->error, "operator state of checkpoint %llu: not an operator-state file (version %u)",
+                 (unsigned long long)t->restore->checkpoint_id, version);
+        return SL_EPARSE;
+    }
+    for (uint32_t k = 0; k < count; k++) {
+        uint32_t idx = 0;
+        uint64_t n = 0;
+        const uint8_t *blob = NULL;
+        sl_bytes_get_u32(&r, &idx);
+        sl_bytes_get_u64(&r, &n);
+        if (r.err == 0 && n <= r.left)
+            sl_bytes_get_view(&r, (size_t)n, &blob);
+        if (r.err || n > len || blob == NULL || idx >= t->nops || t->ops[idx]->vt->restore_state == NULL) {
+            snprintf(t->error, sizeof t->error, "operator state of checkpoint %llu: blob %u is malformed or belongs to "
+                     "no operator of this chain", (unsigned long long)t->restore->checkpoint_id, k);
+            return SL_EPARSE;
+        }
+        int rc = t->ops[idx]->vt->restore_state(t->ops[idx], blob, (size_t)n);
+        if (rc) {
+            if (t->error[0] == '\0')
+                snprintf(t->error, sizeof t->error, "operator '%s' could not restore its state: %s", t->ops[idx]->name,
+                         sl_strerror(rc));
+            return rc;
+        }
+    }
+    return 0;
+}
+
 int sl_task_restore_operators(sl_task_t *t) {
     const sl_task_restore_t *r = t->restore;
     if (r == NULL)
@@ -303,6 +404,11 @@ int sl_task_restore_operators(sl_task_t *t) {
                          (unsigned long long)r->checkpoint_id, sl_strerror(rc));
             return rc;
         }
+    }
+    for (uint32_t i = 0; i < r->nopstate; i++) {
+        int rc = restore_op_state_file(t, r->opstate[i], r->opstate_len[i]);
+        if (rc)
+            return rc;
     }
     return 0;
 }

@@ -39,8 +39,21 @@ static int capture_process(sl_operator_t *op, uint32_t input, sl_batch_t *b) {
     return 0;
 }
 
-static const sl_operator_vtable_t capture_vt = {
-    .kind = "capture", .process = capture_process, .size = sizeof(capture_op_t), .ninputs = 1};
+static int capture_watermark(sl_operator_t *op, int64_t wm) {
+    sl_harness_t *h = ((capture_op_t *)op)->h;
+    if (h->capture_watermarks && h->nrows < SL_HARNESS_MAX_OUT) {
+        char line[64];
+        snprintf(line, sizeof line, "WM@%lld", (long long)wm);
+        h->rows[h->nrows++] = strdup(line);
+    }
+    return 0;
+}
+
+static const sl_operator_vtable_t capture_vt = {.kind = "capture",
+                                                .process = capture_process,
+                                                .watermark = capture_watermark,
+                                                .size = sizeof(capture_op_t),
+                                                .ninputs = 1};
 
 static int set_params(sl_params_t *p, const char *spec) {
     if (spec == NULL)
@@ -79,7 +92,9 @@ int sl_harness_open(sl_harness_t *h, const char *kind, const char *in0, const ch
     sl_row_builder_init(&h->builder);
     sl_batch_init(&h->batch);
     harness_now = 0;
-    int rc = sl_config_create(&h->config);
+    int rc = sl_mailbox_init(&h->mailbox);
+    if (rc == 0)
+        rc = sl_config_create(&h->config);
     if (rc == 0)
         rc = set_params(&h->params, params);
     if (rc == 0)
@@ -112,6 +127,8 @@ int sl_harness_open(sl_harness_t *h, const char *kind, const char *in0, const ch
     op->now_ms = harness_clock;
     sl_params_int(op->params, "state.ttl_ms", 0, &op->state_ttl_ms);
     op->fn_ctx.op = op;
+    op->mailbox = &h->mailbox;
+    op->service_at = INT64_MAX;
     op->error = h->error;
     op->error_len = sizeof h->error;
     if ((rc = set_key(h, 0, keys0)) != 0 || (rc = set_key(h, 1, keys1)) != 0)
@@ -163,6 +180,28 @@ int sl_harness_finish(sl_harness_t *h) {
     return rc == 0 && h->op->out ? sl_output_flush(h->op->out) : rc;
 }
 
+int sl_harness_await(sl_harness_t *h, uint32_t nrows, int64_t timeout_ms) {
+    sl_operator_t *op = h->op;
+    int64_t end = sl_monotonic_ms() + timeout_ms;
+    while (h->nrows < nrows) {
+        int64_t now = sl_monotonic_ms();
+        if (now >= end)
+            return SL_ETIMEDOUT;
+        if (!atomic_exchange(&op->service_requested, false) && now < op->service_at) {
+            int rc = sl_mailbox_wait_signal(&h->mailbox, op->service_at < end ? op->service_at : end);
+            if (rc)
+                return rc;
+            atomic_store(&op->service_requested, false);
+        }
+        int rc = op->vt->service(op, sl_monotonic_ms());
+        if (rc == 0 && op->out)
+            rc = sl_output_flush(op->out);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 char *sl_harness_sorted(const sl_harness_t *h) {
@@ -210,4 +249,5 @@ void sl_harness_close(sl_harness_t *h) {
     sl_batch_destroy(&h->batch);
     sl_params_destroy(&h->params);
     sl_config_destroy(h->config);
+    sl_mailbox_destroy(&h->mailbox);
 }

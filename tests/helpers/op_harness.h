@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "core/config.h"
+#include "core/mailbox.h"
 #include "core/params.h"
 #include "operators/operator.h"
 
@@ -30,6 +31,8 @@ typedef struct sl_harness_s {
     char error[512];
     char *rows[SL_HARNESS_MAX_OUT]; /* captured "fields@ts" strings */
     uint32_t nrows;
+    bool capture_watermarks;        /* also capture "WM@x" when a watermark passes */
+    sl_mailbox_t mailbox;           /* where service requests (async I/O) arrive */
 } sl_harness_t;
 
 /* Creates operator `kind`. `params` is "k=v;k=v" (values may not contain ';'), `keys0` and
@@ -42,6 +45,9 @@ int sl_harness_push(sl_harness_t *h, uint32_t input, const char *csv, int64_t ts
 int sl_harness_watermark(sl_harness_t *h, int64_t wm);
 /* Sets processing time and fires due processing-time timers. */
 int sl_harness_proc_time(sl_harness_t *h, int64_t now);
+/* Operators with a service (async I/O): waits for service requests or due times and runs
+ * them until `nrows` rows are captured or `timeout_ms` passes (then SL_ETIMEDOUT). */
+int sl_harness_await(sl_harness_t *h, uint32_t nrows, int64_t timeout_ms);
 /* End of input: the final watermark, end_input on every input, finish. */
 int sl_harness_finish(sl_harness_t *h);
 /* Captured rows sorted, joined with '|', for exact comparison. The caller frees it. */
