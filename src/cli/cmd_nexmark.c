@@ -18,7 +18,7 @@
 
 static void usage(void) {
     fprintf(stderr,
-            "usage: sluice nexmark --query QUERY --events N [--rate EVENTS_PER_S] [--parallelism P]\n"
+            "usage: sluice nexmark --query QUERY --events N [--rate EVENTS_PER_S] [--parallelism P] [--redis HOST:PORT]\n"
             "                      [--output FILE.csv] [--dump-events DIR] [-c FILE] [-D key=value]...\n"
             "queries: %s (and 'gen': the generator alone into a discarding sink)\n",
             sl_nexmark_query_names());
@@ -52,6 +52,25 @@ static int dump_events(const char *dir, uint64_t events, uint64_t rate) {
         return rc ? rc : crc;
     }
     return 0;
+}
+
+/* Options of the built-in lookups (q13) from table.exec.async-lookup.*. */
+static sl_async_options_t lookup_options(const sl_config_t *c) {
+    sl_async_options_t a = sl_async_options_default();
+    a.capacity = (uint32_t)sl_config_int(c, "table.exec.async-lookup.buffer-capacity");
+    a.timeout_ms = sl_config_duration_ms(c, "table.exec.async-lookup.timeout");
+    a.mode = strcmp(sl_config_str(c, "table.exec.async-lookup.output-mode"), "unordered") == 0 ? SL_ASYNC_UNORDERED
+                                                                                               : SL_ASYNC_ORDERED;
+    const char *retry = sl_config_str(c, "table.exec.async-lookup.retry-strategy");
+    if (strcmp(retry, "none") != 0) {
+        a.retry = strcmp(retry, "fixed-delay") == 0 ? SL_ASYNC_RETRY_FIXED : SL_ASYNC_RETRY_EXPONENTIAL;
+        a.retry_on_error = 1;
+        a.max_attempts = (uint32_t)sl_config_int(c, "table.exec.async-lookup.max-attempts");
+        a.retry_delay_ms = sl_config_duration_ms(c, "table.exec.async-lookup.retry-delay");
+        a.retry_max_delay_ms = sl_config_duration_ms(c, "table.exec.async-lookup.retry-max-delay");
+        a.retry_multiplier = 2.0;
+    }
+    return a;
 }
 
 int sl_cmd_nexmark(int argc, char **argv) {
@@ -89,6 +108,11 @@ int sl_cmd_nexmark(int argc, char **argv) {
                 sl_cli_die(2, "option %s needs a value", a);
             dump = v;
             i++;
+        } else if (strcmp(a, "--redis") == 0) {
+            if (v == NULL)
+                sl_cli_die(2, "option %s needs a value", a);
+            n.redis_address = v;
+            i++;
         } else if (strcmp(a, "--parallelism") == 0 || strcmp(a, "-p") == 0) {
             n.parallelism = (uint32_t)sl_cli_parse_u64(a, v, 1, 32768);
             i++;
@@ -118,6 +142,7 @@ int sl_cmd_nexmark(int argc, char **argv) {
         rc = sl_job_error(job) ? SL_EJOB : 0;
         snprintf(err, sizeof err, "%s", sl_job_error(job) ? sl_job_error(job) : "");
     } else {
+        n.async = lookup_options(o.config);
         rc = sl_nexmark_build(job, &n, err, sizeof err);
     }
     if (rc)

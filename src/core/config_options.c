@@ -38,6 +38,20 @@ const sl_option_t sl_options[] = {
      "start of the next", 0, INT64_MAX, NULL},
     {"execution.checkpointing.max-concurrent-checkpoints", SL_OPT_INT, "1", "checkpoints in flight at once", 1, 1,
      NULL},
+    {"table.exec.async-lookup.buffer-capacity", SL_OPT_INT, "100", "built-in lookups (Nexmark q13): requests in "
+     "flight per subtask", 1, 1 << 20, NULL},
+    {"table.exec.async-lookup.timeout", SL_OPT_DURATION, "3 min", "built-in lookups: a request with its retries fails "
+     "after this", 1, INT64_MAX, NULL},
+    {"table.exec.async-lookup.output-mode", SL_OPT_ENUM, "ordered", "built-in lookups: emit in input order, or as "
+     "answers come (never across a watermark)", 0, 0, "ordered|unordered"},
+    {"table.exec.async-lookup.retry-strategy", SL_OPT_ENUM, "none", "built-in lookups: retry failed requests", 0, 0,
+     "none|fixed-delay|exponential-delay"},
+    {"table.exec.async-lookup.max-attempts", SL_OPT_INT, "3", "built-in lookups: calls per request at most, retries "
+     "included", 1, 1 << 20, NULL},
+    {"table.exec.async-lookup.retry-delay", SL_OPT_DURATION, "100 ms", "built-in lookups: the (first) retry delay", 0,
+     INT64_MAX, NULL},
+    {"table.exec.async-lookup.retry-max-delay", SL_OPT_DURATION, "5 s", "built-in lookups: exponential delays stop "
+     "growing here", 0, INT64_MAX, NULL},
     {"restart-strategy.fixed-delay.attempts", SL_OPT_INT, "3",
      "restarts from the latest checkpoint after a failure (with checkpointing on)", 0, 1000000, NULL},
     {"restart-strategy.fixed-delay.delay", SL_OPT_DURATION, "1 s", "pause before a restart", 0, INT64_MAX, NULL},

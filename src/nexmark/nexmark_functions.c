@@ -42,6 +42,7 @@ int sl_nexmark_q7_assign(sl_fn_ctx_t *ctx, const sl_row_t *in, sl_collector_t *o
 int sl_nexmark_q7_max(sl_fn_ctx_t *ctx, uint32_t input, const sl_row_t *in, int64_t ts, sl_collector_t *out);
 int sl_nexmark_q7_timer(sl_fn_ctx_t *ctx, int64_t ts, sl_collector_t *out);
 int sl_nexmark_q8_join(sl_fn_ctx_t *ctx, uint32_t input, const sl_row_t *in, int64_t ts, sl_collector_t *out);
+int sl_nexmark_q13_key(sl_fn_ctx_t *ctx, const sl_row_t *in, sl_row_builder_t *out);
 
 static int64_t window_start(int64_t ts) {
     int64_t r = ts % WINDOW_MS;
@@ -452,4 +453,14 @@ int sl_nexmark_q8_join(sl_fn_ctx_t *ctx, uint32_t input, const sl_row_t *in, int
     /* Emit before the put: the put may move the person's bytes. */
     rc = q8_emit(out, &person, pwin);
     return rc ? rc : sl_fn_value_put(ctx, "done", &done, 8);
+}
+
+/* q13: the side-input key of a bid, mod(auction, 10000), next to the fields the query keeps. */
+int sl_nexmark_q13_key(sl_fn_ctx_t *ctx, const sl_row_t *in, sl_row_builder_t *out) {
+    sl_row_set_i64(out, 0, sl_row_i64(in, BID_AUCTION));
+    sl_row_set_i64(out, 1, sl_row_i64(in, BID_BIDDER));
+    sl_row_set_i64(out, 2, sl_row_i64(in, BID_PRICE));
+    sl_row_set_ts(out, 3, sl_row_ts(in, BID_DATETIME));
+    sl_row_set_i64(out, 4, sl_row_i64(in, BID_AUCTION) % 10000);
+    return 0;
 }

@@ -5,12 +5,18 @@
 # must equal the one of an uninterrupted run: the same header and the same multiset of rows
 # (with two inputs, as in q4 and q8, the order rows leave a join depends on thread timing even
 # without failures, so order is not part of the result).
-# usage: checkpoint_recovery.sh SLUICE QUERY BACKEND [EVENTS] [KILLS]
+# usage: checkpoint_recovery.sh SLUICE QUERY BACKEND [EVENTS] [KILLS] [more sluice options...]
+# With SL_EXPECT_OPSTATE=1 at least one checkpoint a run was killed after must hold operator
+# state (async I/O requests in flight).
 set -u
 SLUICE=$1 Q=$2 BACKEND=$3 EVENTS=${4:-2000000} KILLS=${5:-3}
+shift 3
+[ $# -gt 0 ] && shift
+[ $# -gt 0 ] && shift
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
-COMMON="--query $Q --events $EVENTS --quiet -D state.backend.type=$BACKEND -D state.backend.rocksdb.localdir=$WORK/rocks"
+COMMON="--query $Q --events $EVENTS --quiet -D state.backend.type=$BACKEND -D state.backend.rocksdb.localdir=$WORK/rocks $*"
+opstates=0
 CKPT="-D execution.checkpointing.interval=100ms -D state.checkpoints.dir=$WORK/ck -D state.checkpoints.num-retained=2"
 
 # shellcheck disable=SC2086
@@ -45,6 +51,7 @@ while :; do
             if ! ls "$job"/chk-*/_metadata >/dev/null 2>&1; then
                 echo "FAIL $Q $BACKEND: killed before any checkpoint completed in $job"; exit 1
             fi
+            opstates=$((opstates + $(ls "$job"/chk-*/*.opstate 2>/dev/null | wc -l)))
             from="--from-checkpoint $job"
             continue
         fi
@@ -63,4 +70,7 @@ if ! same "$WORK/expected.csv" "$WORK/got.csv"; then
     exit 1
 fi
 [ "$kills" -gt 0 ] || { echo "FAIL $Q $BACKEND: the run ended before it could be killed"; exit 1; }
+if [ "${SL_EXPECT_OPSTATE:-0}" = 1 ] && [ "$opstates" -eq 0 ]; then
+    echo "FAIL $Q $BACKEND: no checkpoint held requests in flight: the test proved nothing about them"; exit 1
+fi
 echo "ok $Q $BACKEND: the same $(($(wc -l < "$WORK/expected.csv") - 1)) rows after $kills SIGKILLs and resumes"
