@@ -6,6 +6,7 @@
 #              the same rows as the uninterrupted run (checkpoint_recovery.sh)
 #   restart    redis-server killed and restarted during the job: with retries the job goes on
 #              and its result is still exact; without retries it fails with a clear error
+#   bad        an unreachable Redis, a reply of the wrong type: clear errors, non-zero exit
 # usage: async_redis.sh SLUICE NEXMARK_DIR CASE
 set -u
 SLUICE=$1 DIR=$2 CASE=$3
@@ -98,8 +99,27 @@ restart)
         { echo "FAIL: the error does not name the Redis address:"; cat "$WORK/err"; exit 1; }
     echo "ok restart: without retries the job failed (exit $st): $(grep -m1 -o "async.*" "$WORK/err" | cut -c1-160)"
     ;;
+bad)
+    # An unreachable Redis: a clear error naming the address, quickly, non-zero exit.
+    closed=$((PORT + 1))
+    if timeout 60 "$SLUICE" nexmark --query q13 --events 1000 --quiet --redis "127.0.0.1:$closed" \
+        --output "$WORK/x.csv" 2> "$WORK/err"; then
+        echo "FAIL: q13 against a closed port succeeded"; exit 1
+    fi
+    grep -q "127.0.0.1:$closed" "$WORK/err" || { echo "FAIL: unreachable Redis not named:"; cat "$WORK/err"; exit 1; }
+    echo "ok bad: unreachable Redis: $(grep -m1 -o "sluice: .*" "$WORK/err" | cut -c1-200)"
+    # A reply of the wrong type (a hash where a string is expected) fails the job naming the key.
+    redis-cli -p "$PORT" del nexmark:side:1000 >/dev/null
+    redis-cli -p "$PORT" hset nexmark:side:1000 f v >/dev/null
+    if timeout 60 "$SLUICE" nexmark --query q13 --events 20000 --quiet --redis "127.0.0.1:$PORT" \
+        --output "$WORK/x.csv" 2> "$WORK/err"; then
+        echo "FAIL: a WRONGTYPE reply went unnoticed"; exit 1
+    fi
+    grep -q "nexmark:side:1000" "$WORK/err" || { echo "FAIL: the bad key is not named:"; cat "$WORK/err"; exit 1; }
+    echo "ok bad: wrong reply type: $(grep -m1 -o "async.*" "$WORK/err" | cut -c1-200)"
+    ;;
 *)
-    echo "usage: async_redis.sh SLUICE NEXMARK_DIR reference|kills|restart" >&2
+    echo "usage: async_redis.sh SLUICE NEXMARK_DIR reference|kills|restart|bad" >&2
     exit 2
     ;;
 esac
