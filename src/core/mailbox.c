@@ -37,6 +37,16 @@ int sl_mailbox_init(sl_mailbox_t *m) {
     return 0;
 }
 
+void sl_mailbox_set_notify(sl_mailbox_t *m, void (*fn)(void *arg), void *arg) {
+    m->notify = fn;
+    m->notify_arg = arg;
+}
+
+static void notify(sl_mailbox_t *m) {
+    if (m->notify)
+        m->notify(m->notify_arg);
+}
+
 void sl_mailbox_destroy(sl_mailbox_t *m) {
     pthread_cond_destroy(&m->cv);
     pthread_mutex_destroy(&m->mu);
@@ -69,6 +79,7 @@ int sl_mailbox_push_ready(sl_mailbox_t *m, void *ch) {
     m->ready[(m->ready_head + m->ready_len++) & (m->ready_cap - 1)] = ch;
     pthread_cond_broadcast(&m->cv);
     pthread_mutex_unlock(&m->mu);
+    notify(m);
     return 0;
 }
 
@@ -82,6 +93,7 @@ int sl_mailbox_put_mail(sl_mailbox_t *m, sl_mail_fn fn, void *arg) {
     m->mails[(m->mail_head + m->mail_len++) & (m->mail_cap - 1)] = (sl_mail_t){fn, arg};
     pthread_cond_broadcast(&m->cv);
     pthread_mutex_unlock(&m->mu);
+    notify(m);
     return 0;
 }
 
@@ -89,6 +101,7 @@ void sl_mailbox_wake(sl_mailbox_t *m) {
     pthread_mutex_lock(&m->mu);
     pthread_cond_broadcast(&m->cv);
     pthread_mutex_unlock(&m->mu);
+    notify(m);
 }
 
 void sl_mailbox_signal(sl_mailbox_t *m) {
@@ -96,6 +109,7 @@ void sl_mailbox_signal(sl_mailbox_t *m) {
     m->signalled = true;
     pthread_cond_broadcast(&m->cv);
     pthread_mutex_unlock(&m->mu);
+    notify(m);
 }
 
 void sl_mailbox_cancel(sl_mailbox_t *m) {

@@ -32,10 +32,17 @@ typedef struct sl_mailbox_s {
     uint32_t mail_head;
     uint32_t mail_len;
     bool signalled;      /* an operator asked for service (async completions) */
+    /* An owner that is an event loop (a network thread) and never sleeps on `cv`: called,
+     * outside the lock, after every change that would wake a sleeping owner. */
+    void (*notify)(void *arg);
+    void *notify_arg;
     atomic_bool cancelled;
 } sl_mailbox_t;
 
 int sl_mailbox_init(sl_mailbox_t *m);
+/* For an owner that runs an event loop: `fn(arg)` (e.g. uv_async_send) is called on every
+ * wake-up, from the waking thread. Set before the mailbox is shared. */
+void sl_mailbox_set_notify(sl_mailbox_t *m, void (*fn)(void *arg), void *arg);
 void sl_mailbox_destroy(sl_mailbox_t *m);
 
 /* Any thread: marks `ch` ready and wakes the owner. Errors: SL_ENOMEM. */
