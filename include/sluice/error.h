@@ -34,7 +34,8 @@
     XX(ESTATE_IO, -4011, "state backend i/o error")                             \
     XX(ECHK_DECLINED, -4012, "checkpoint declined")                             \
     XX(EFENCED, -4013, "fenced: stale leader or attempt")                       \
-    XX(EOF_, -4014, "end of input")
+    XX(EOF_, -4014, "end of input")                                            \
+    XX(EAUTH, -4015, "authentication failed")
 
 typedef enum {
 #define SL__ERR_ENUM(name, value, msg) SL_##name = (value),
