@@ -209,8 +209,15 @@ int sl_builtin_http_open(sl_fn_ctx_t *ctx, void **user) {
         lookup_free(l);
         return rc;
     }
+    /* HTTP/1.1 answers one request at a time per connection: as many connections as requests
+     * may be in flight, or the capacity is capped by the connection count. */
+    sl_http_options_t ho = sl_http_options_default();
+    const char *cap = sl_fn_param(ctx, "capacity");
+    long c = cap ? strtol(cap, NULL, 10) : 0;
+    if (c > (long)ho.max_connections)
+        ho.max_connections = c > 1024 ? 1024 : (uint32_t)c;
     char err[256] = "";
-    rc = sl_http_client_open(NULL, &l->client, err, sizeof err);
+    rc = sl_http_client_open(&ho, &l->client, err, sizeof err);
     if (rc < 0) {
         lookup_free(l);
         return sl_fn_fail(ctx, rc, "http lookup: %s", err);
