@@ -35,7 +35,12 @@ int sl_cli_execute(sl_job_t *job, sl_cli_run_opts_t *o);
 
 void sl_cli_die(int status, const char *fmt, ...) __attribute__((noreturn, format(printf, 2, 3)));
 
+/* The cluster's shared secret into `secret` (see secret.c). Errors name the file. */
+int sl_cli_load_secret(const sl_config_t *config, char *secret, size_t cap, char *err, size_t errlen);
+
 int sl_cmd_run(int argc, char **argv);
+int sl_cmd_jobmanager(int argc, char **argv);
+int sl_cmd_taskmanager(int argc, char **argv);
 int sl_cmd_nexmark(int argc, char **argv);
 
 #endif

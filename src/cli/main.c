@@ -9,7 +9,9 @@ static void usage(FILE *f) {
             "usage: sluice <command> [options]\n"
             "commands:\n"
             "  run       run a built-in job (wordcount) or a job library (job.so) on the mini-cluster\n"
-            "  nexmark   run a Nexmark query (q0 q1 q2 q3 q4 q5 q7 q8) on generated events\n"
+            "  nexmark   run a Nexmark query (q0 q1 q2 q3 q4 q5 q7 q8 q13) on generated events\n"
+            "  jobmanager   run a JobManager (ResourceManager; driver standalone, local or slurm)\n"
+            "  taskmanager  run a TaskManager that registers with a JobManager\n"
             "  version   print the version\n"
             "Run 'sluice <command> --help' for the options of a command.\n");
 }
@@ -24,6 +26,10 @@ int main(int argc, char **argv) {
         return sl_cmd_run(argc - 1, argv + 1);
     if (strcmp(cmd, "nexmark") == 0)
         return sl_cmd_nexmark(argc - 1, argv + 1);
+    if (strcmp(cmd, "jobmanager") == 0)
+        return sl_cmd_jobmanager(argc - 1, argv + 1);
+    if (strcmp(cmd, "taskmanager") == 0)
+        return sl_cmd_taskmanager(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("sluice 0.1.0\n");
         return 0;

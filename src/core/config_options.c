@@ -52,6 +52,32 @@ const sl_option_t sl_options[] = {
      INT64_MAX, NULL},
     {"table.exec.async-lookup.retry-max-delay", SL_OPT_DURATION, "5 s", "built-in lookups: exponential delays stop "
      "growing here", 0, INT64_MAX, NULL},
+    {"jobmanager.rpc.address", SL_OPT_STRING, "127.0.0.1", "address the JobManager listens on and TaskManagers "
+     "connect to", 0, 0, NULL},
+    {"jobmanager.rpc.port", SL_OPT_INT, "6123", "JobManager RPC port (0 = any free port)", 0, 65535, NULL},
+    {"security.auth.secret-file", SL_OPT_STRING, "", "file holding the cluster's shared secret (default: "
+     "$SLUICE_SECRET, else ~/.sluice/secret, created on first use)", 0, 0, NULL},
+    {"heartbeat.interval", SL_OPT_DURATION, "10 s", "heartbeats between JobManager and TaskManagers", 1, INT64_MAX,
+     NULL},
+    {"heartbeat.timeout", SL_OPT_DURATION, "50 s", "a peer without heartbeat answer this long is lost", 1, INT64_MAX,
+     NULL},
+    {"slot.request.timeout", SL_OPT_DURATION, "5 min", "a slot request not served by then fails", 1, INT64_MAX, NULL},
+    {"resourcemanager.driver", SL_OPT_ENUM, "standalone", "how TaskManagers come: started by hand, as local "
+     "processes, or as Slurm jobs", 0, 0, "standalone|local|slurm"},
+    {"resourcemanager.taskmanager-timeout", SL_OPT_DURATION, "30 s", "TaskManagers the driver started are stopped "
+     "after being idle this long", 0, INT64_MAX, NULL},
+    {"resourcemanager.max-taskmanagers", SL_OPT_INT, "0", "TaskManagers the driver may run at once (0 = no limit)", 0,
+     1 << 20, NULL},
+    {"resourcemanager.log-dir", SL_OPT_STRING, "", "logs of started TaskManagers (default: the working directory)", 0,
+     0, NULL},
+    {"resourcemanager.slurm.partition", SL_OPT_STRING, "", "Slurm partition for TaskManager jobs (default: the "
+     "cluster's)", 0, 0, NULL},
+    {"taskmanager.cpu.cores", SL_OPT_INT, "1", "CPU cores of one TaskManager (Slurm: --cpus-per-task)", 1, 4096,
+     NULL},
+    {"taskmanager.memory.process.size", SL_OPT_MEMORY, "1gb", "memory of one TaskManager process (Slurm: --mem)",
+     64 << 20, INT64_MAX, NULL},
+    {"taskmanager.registration.timeout", SL_OPT_DURATION, "30 s", "a TaskManager gives up registering after this",
+     1, INT64_MAX, NULL},
     {"restart-strategy.fixed-delay.attempts", SL_OPT_INT, "3",
      "restarts from the latest checkpoint after a failure (with checkpointing on)", 0, 1000000, NULL},
     {"restart-strategy.fixed-delay.delay", SL_OPT_DURATION, "1 s", "pause before a restart", 0, INT64_MAX, NULL},

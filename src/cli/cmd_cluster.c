@@ -1,0 +1,164 @@
+/* `sluice jobmanager` and `sluice taskmanager`: the processes of a cluster.
+ *
+ *   sluice jobmanager [--host H] [--port P] [-c FILE] [-D key=value]...
+ *   sluice taskmanager --jobmanager HOST:PORT [--slots N] [--id ID] [-c FILE] [-D key=value]...
+ *
+ * Both authenticate with the cluster's shared secret (secret.c). The JobManager runs the
+ * ResourceManager with the driver of resourcemanager.driver; a TaskManager registers, offers
+ * its slots when asked, and exits when it loses the JobManager. */
+#include <sluice/error.h>
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "jobmaster/jobmanager.h"
+#include "taskexecutor/tm_service.h"
+
+static volatile sig_atomic_t stop_requested;
+static void on_stop(int sig) { stop_requested = sig; }
+
+static void install_signals(void) {
+    struct sigaction sa = {0};
+    sa.sa_handler = on_stop;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+static void nap_ms(long ms) {
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+    nanosleep(&ts, NULL);
+}
+
+static void set_or_die(sl_config_t *c, const char *key, const char *value) {
+    char err[512];
+    if (sl_config_set(c, key, value, err, sizeof err) != 0)
+        sl_cli_die(2, "%s", err);
+}
+
+static void jm_usage(void) {
+    fprintf(stderr, "usage: sluice jobmanager [--host HOST] [--port PORT] [-c FILE] [-D key=value]...\n"
+                    "  resourcemanager.driver: standalone (TaskManagers started by hand), local, slurm\n");
+}
+
+int sl_cmd_jobmanager(int argc, char **argv) {
+    sl_cli_run_opts_t o = {0};
+    if (sl_config_create(&o.config) != 0)
+        sl_cli_die(1, "out of memory");
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            jm_usage();
+            return 0;
+        } else if ((strcmp(a, "--host") == 0 || strcmp(a, "--port") == 0) && v) {
+            set_or_die(o.config, a[2] == 'h' ? "jobmanager.rpc.address" : "jobmanager.rpc.port", v);
+            i++;
+        } else if (!sl_cli_common_option(&o, argc, argv, &i)) {
+            jm_usage();
+            sl_cli_die(2, "jobmanager: unknown option '%s'", a);
+        }
+    }
+    char secret[256], err[1024] = "", bin[4096];
+    if (sl_cli_load_secret(o.config, secret, sizeof secret, err, sizeof err) != 0)
+        sl_cli_die(1, "jobmanager: %s", err);
+    ssize_t n = readlink("/proc/self/exe", bin, sizeof bin - 1);
+    bin[n > 0 ? n : 0] = '\0';
+    install_signals();
+    sl_jobmanager_config_t jc = {.config = o.config, .secret = secret, .sluice_bin = bin};
+    sl_jobmanager_t *jm;
+    if (sl_jobmanager_start(&jc, &jm, err, sizeof err) != 0)
+        sl_cli_die(1, "jobmanager: %s", err);
+    printf("jobmanager listening on %s:%d (resourcemanager.driver: %s)\n",
+           sl_config_str(o.config, "jobmanager.rpc.address"), sl_jobmanager_port(jm),
+           sl_config_str(o.config, "resourcemanager.driver"));
+    fflush(stdout);
+    while (!stop_requested) {
+        sl_jobmanager_tick(jm);
+        nap_ms(100);
+    }
+    sl_jobmanager_stop(jm);
+    sl_config_destroy(o.config);
+    return 0;
+}
+
+static void tm_usage(void) {
+    fprintf(stderr, "usage: sluice taskmanager --jobmanager HOST:PORT [--slots N] [--id ID] [-c FILE] "
+                    "[-D key=value]...\n");
+}
+
+static void split_address(const char *addr, char *host, size_t hostlen, int *port) {
+    const char *colon = addr ? strrchr(addr, ':') : NULL;
+    char *end;
+    long p = colon ? strtol(colon + 1, &end, 10) : -1;
+    if (colon == NULL || colon == addr || *end != '\0' || p <= 0 || p > 65535)
+        sl_cli_die(2, "taskmanager: --jobmanager must be HOST:PORT, not '%s'", addr ? addr : "");
+    snprintf(host, hostlen, "%.*s", (int)(colon - addr), addr);
+    *port = (int)p;
+}
+
+int sl_cmd_taskmanager(int argc, char **argv) {
+    sl_cli_run_opts_t o = {0};
+    if (sl_config_create(&o.config) != 0)
+        sl_cli_die(1, "out of memory");
+    const char *jm_addr = NULL, *id = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            tm_usage();
+            return 0;
+        } else if (strcmp(a, "--jobmanager") == 0 && v) {
+            jm_addr = argv[++i];
+        } else if (strcmp(a, "--id") == 0 && v) {
+            id = argv[++i];
+        } else if (strcmp(a, "--slots") == 0 && v) {
+            set_or_die(o.config, "taskmanager.numberOfTaskSlots", argv[++i]);
+        } else if (!sl_cli_common_option(&o, argc, argv, &i)) {
+            tm_usage();
+            sl_cli_die(2, "taskmanager: unknown option '%s'", a);
+        }
+    }
+    char host[256], secret[256], err[1024] = "", own_id[64];
+    int port;
+    split_address(jm_addr, host, sizeof host, &port);
+    if (sl_cli_load_secret(o.config, secret, sizeof secret, err, sizeof err) != 0)
+        sl_cli_die(1, "taskmanager: %s", err);
+    if (id == NULL) {
+        snprintf(own_id, sizeof own_id, "tm-%ld", (long)getpid());
+        id = own_id;
+    }
+    install_signals();
+    sl_tm_service_config_t tc = {
+        .id = id,
+        .secret = (const uint8_t *)secret,
+        .secret_len = strlen(secret),
+        .slots = (uint32_t)sl_config_int(o.config, "taskmanager.numberOfTaskSlots"),
+        .cpu_cores = (double)sl_config_int(o.config, "taskmanager.cpu.cores"),
+        .memory_bytes = (uint64_t)sl_config_bytes(o.config, "taskmanager.memory.process.size"),
+        .heartbeat_interval_ms = (uint32_t)sl_config_duration_ms(o.config, "heartbeat.interval"),
+        .heartbeat_timeout_ms = (uint32_t)sl_config_duration_ms(o.config, "heartbeat.timeout")};
+    sl_tm_service_t *tm;
+    int rc = sl_tm_service_create(&tc, &tm);
+    if (rc)
+        sl_cli_die(1, "taskmanager: %s", sl_strerror(rc));
+    uint32_t timeout = (uint32_t)sl_config_duration_ms(o.config, "taskmanager.registration.timeout");
+    if ((rc = sl_tm_service_register(tm, host, port, timeout, err, sizeof err)) != 0) {
+        sl_tm_service_destroy(tm);
+        sl_cli_die(1, "taskmanager %s: %s", id, err);
+    }
+    fprintf(stderr, "taskmanager %s registered with the JobManager at %s:%d, %u slots\n", id, host, port, tc.slots);
+    while (!stop_requested && sl_tm_service_connected(tm))
+        nap_ms(100);
+    int status = stop_requested ? 0 : 1;
+    if (status)
+        fprintf(stderr, "taskmanager %s: lost the JobManager at %s:%d; exiting\n", id, host, port);
+    sl_tm_service_destroy(tm);
+    sl_config_destroy(o.config);
+    return status;
+}

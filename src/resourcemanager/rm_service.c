@@ -1,0 +1,538 @@
+/* The ResourceManager (see rm_service.h): registry, matching of slot requests, TaskManagers
+ * started on demand and stopped when idle, heartbeats. */
+#include "resourcemanager/rm_service.h"
+
+#include <sluice/error.h>
+
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/log.h"
+#include "core/mailbox.h"
+#include "rpc/heartbeat.h"
+
+#define MAX_TMS 4096
+#define MAX_REQUESTS 65536
+
+typedef enum { SLOT_FREE = 0, SLOT_RESERVED, SLOT_TAKEN } slot_state_t;
+
+typedef struct {
+    char id[64];
+    char addr[128];
+    sl_rpc_conn_t *conn;      /* our reference */
+    uint32_t nslots;
+    uint8_t *slots;           /* slot_state_t */
+    char worker[48];          /* the driver's id when we started it, else "" */
+    bool stopping;            /* we stopped it (idle): its going away is no loss */
+    int64_t idle_since;       /* monotonic ms; 0 = busy */
+} tm_t;
+
+typedef struct {
+    char allocation_id[64];
+    char job_id[64];
+    int64_t deadline;
+    bool sent;                /* a TaskManager has it (RequestSlot in flight) */
+    sl_rm_request_failed_cb failed;
+    void *arg;
+} request_t;
+
+struct sl_rm_service_s {
+    sl_rm_service_config_t cfg;
+    pthread_mutex_t mu;
+    sl_heartbeat_t *hb;
+    tm_t *tms[MAX_TMS];
+    uint32_t ntms;
+    request_t *reqs;
+    uint32_t nreqs, reqs_cap;
+    uint32_t starting, started, lost, next_tm;
+    char starting_ids[MAX_TMS][112]; /* "tm-N/worker id" */
+    /* Dropped TaskManagers still watched by the heartbeat manager: unmonitored by the tick,
+     * outside the lock (the manager may be iterating its targets when a loss is reported). */
+    char unwatch[MAX_TMS][64];
+    uint32_t nunwatch;
+};
+
+/* ---- Registry ---- */
+
+static tm_t *find_tm(sl_rm_service_t *rm, const char *id) {
+    for (uint32_t i = 0; i < rm->ntms; i++)
+        if (strcmp(rm->tms[i]->id, id) == 0)
+            return rm->tms[i];
+    return NULL;
+}
+
+static void free_tm(tm_t *t) {
+    if (t->conn)
+        sl_rpc_conn_unref(t->conn);
+    sl_free(t->slots);
+    sl_free(t);
+}
+
+/* Under the lock: drops TaskManager i and reports it. */
+static void drop_tm(sl_rm_service_t *rm, uint32_t i, const char *reason) {
+    tm_t *t = rm->tms[i];
+    rm->tms[i] = rm->tms[--rm->ntms];
+    if (t->stopping) {
+        SL_INFO("resourcemanager: TaskManager %s at %s stopped", t->id, t->addr);
+        reason = NULL;
+    } else {
+        rm->lost++;
+        SL_WARN("resourcemanager: TaskManager %s at %s lost: %s", t->id, t->addr, reason);
+    }
+    if (rm->nunwatch < MAX_TMS)
+        snprintf(rm->unwatch[rm->nunwatch++], sizeof rm->unwatch[0], "%s", t->id);
+    if (rm->cfg.on_tm_lost && reason)
+        rm->cfg.on_tm_lost(rm->cfg.arg, t->id, t->addr, reason);
+    sl_rpc_conn_close(t->conn);
+    t->conn = NULL;
+    free_tm(t);
+}
+
+static request_t *find_req(sl_rm_service_t *rm, const char *alloc) {
+    for (uint32_t i = 0; i < rm->nreqs; i++)
+        if (strcmp(rm->reqs[i].allocation_id, alloc) == 0)
+            return &rm->reqs[i];
+    return NULL;
+}
+
+static void remove_req(sl_rm_service_t *rm, request_t *r) { *r = rm->reqs[--rm->nreqs]; }
+
+/* ---- Matching requests to free slots ---- */
+
+typedef struct {
+    sl_rm_service_t *rm;
+    char tm_id[64];
+    uint32_t slot;
+    char allocation_id[64];
+} sent_t;
+
+static void match(sl_rm_service_t *rm);
+
+static void on_request_answer(int status, sl_rpc_msg_t *resp, void *arg) {
+    sent_t *s = arg;
+    sl_rm_service_t *rm = s->rm;
+    pthread_mutex_lock(&rm->mu);
+    tm_t *t = find_tm(rm, s->tm_id);
+    request_t *r = find_req(rm, s->allocation_id);
+    if (status == 0) {
+        if (t)
+            t->slots[s->slot] = SLOT_TAKEN;
+        if (r)
+            remove_req(rm, r); /* served: the TaskManager offers it to the JobMaster */
+    } else {
+        SL_INFO("resourcemanager: TaskManager %s refused slot request %s: %s", s->tm_id, s->allocation_id,
+                resp && resp->body_case == SLUICE__RPC__ENVELOPE__BODY_ERROR ? resp->error->message
+                                                                              : sl_strerror(status));
+        if (t)
+            t->slots[s->slot] = SLOT_FREE;
+        if (r)
+            r->sent = false;
+        match(rm);
+    }
+    pthread_mutex_unlock(&rm->mu);
+    sl_rpc_msg_free(resp);
+    sl_free(s);
+}
+
+static int send_request(sl_rm_service_t *rm, tm_t *t, uint32_t slot, request_t *r) {
+    sent_t *s = sl_calloc(1, sizeof *s);
+    if (s == NULL)
+        return SL_ENOMEM;
+    s->rm = rm;
+    s->slot = slot;
+    snprintf(s->tm_id, sizeof s->tm_id, "%s", t->id);
+    snprintf(s->allocation_id, sizeof s->allocation_id, "%s", r->allocation_id);
+    Sluice__Rpc__RequestSlot rs = SLUICE__RPC__REQUEST_SLOT__INIT;
+    rs.allocation_id = r->allocation_id;
+    rs.job_id = r->job_id;
+    sl_rpc_msg_t env = SLUICE__RPC__ENVELOPE__INIT;
+    env.body_case = SLUICE__RPC__ENVELOPE__BODY_REQUEST_SLOT;
+    env.request_slot = &rs;
+    int rc = sl_rpc_call(t->conn, &env, 10000, on_request_answer, s);
+    if (rc)
+        sl_free(s);
+    return rc;
+}
+
+/* Under the lock: gives every unsent request a free slot, if there is one. */
+static void match(sl_rm_service_t *rm) {
+    for (uint32_t i = 0; i < rm->nreqs; i++) {
+        request_t *r = &rm->reqs[i];
+        for (uint32_t k = 0; !r->sent && k < rm->ntms; k++) {
+            tm_t *t = rm->tms[k];
+            for (uint32_t s = 0; !r->sent && s < t->nslots; s++) {
+                if (t->slots[s] != SLOT_FREE)
+                    continue;
+                t->slots[s] = SLOT_RESERVED;
+                t->idle_since = 0;
+                if (send_request(rm, t, s, r) == 0)
+                    r->sent = true;
+                else
+                    t->slots[s] = SLOT_FREE;
+            }
+        }
+    }
+}
+
+/* ---- Registration and heartbeats ---- */
+
+static void on_lost(void *arg, const char *peer_id, const char *peer_addr) {
+    sl_rm_service_t *rm = arg;
+    char reason[128];
+    snprintf(reason, sizeof reason, "no heartbeat answer for %u ms", rm->cfg.heartbeat_timeout_ms);
+    pthread_mutex_lock(&rm->mu);
+    for (uint32_t i = 0; i < rm->ntms; i++)
+        if (strcmp(rm->tms[i]->id, peer_id) == 0) {
+            drop_tm(rm, i, reason);
+            break;
+        }
+    pthread_mutex_unlock(&rm->mu);
+}
+
+/* A slot report (heartbeat answer): slots the TaskManager has free again become free here,
+ * unless we reserved them meanwhile. */
+static void on_payload(void *arg, const char *peer_id, const uint8_t *p, size_t len) {
+    sl_rm_service_t *rm = arg;
+    Sluice__Rpc__SlotReport *r = len ? sluice__rpc__slot_report__unpack(&sl__rpc_pb_allocator, len, p) : NULL;
+    if (r == NULL)
+        return;
+    pthread_mutex_lock(&rm->mu);
+    tm_t *t = find_tm(rm, peer_id);
+    bool all_free = t != NULL;
+    for (size_t i = 0; t && i < r->n_slots; i++) {
+        uint32_t s = r->slots[i]->slot_index;
+        if (s >= t->nslots)
+            continue;
+        bool free_there = r->slots[i]->state == SLUICE__RPC__SLOT_STATE__SLOT_FREE;
+        if (free_there && t->slots[s] == SLOT_TAKEN)
+            t->slots[s] = SLOT_FREE;
+        else if (!free_there)
+            t->slots[s] = SLOT_TAKEN;
+        all_free &= t->slots[s] == SLOT_FREE;
+    }
+    if (t && all_free && t->idle_since == 0)
+        t->idle_since = sl_monotonic_ms();
+    else if (t && !all_free)
+        t->idle_since = 0;
+    match(rm);
+    pthread_mutex_unlock(&rm->mu);
+    sluice__rpc__slot_report__free_unpacked(r, &sl__rpc_pb_allocator);
+}
+
+static void reply_ack(sl_rm_service_t *rm, sl_rpc_request_t *req, const char *tm_id) {
+    Sluice__Rpc__RegistrationAck ack = SLUICE__RPC__REGISTRATION_ACK__INIT;
+    ack.rm_id = (char *)sl_rpc_endpoint_id(rm->cfg.ep);
+    ack.registration_id = (char *)tm_id;
+    ack.heartbeat_interval_ms = rm->cfg.heartbeat_interval_ms;
+    ack.heartbeat_timeout_ms = rm->cfg.heartbeat_timeout_ms;
+    sl_rpc_msg_t env = SLUICE__RPC__ENVELOPE__INIT;
+    env.body_case = SLUICE__RPC__ENVELOPE__BODY_REGISTRATION_ACK;
+    env.registration_ack = &ack;
+    sl_rpc_reply(req, &env);
+}
+
+/* Under the lock: a TaskManager we started has arrived. */
+static void claim_starting(sl_rm_service_t *rm, tm_t *t) {
+    size_t n = strlen(t->id);
+    for (uint32_t i = 0; i < rm->starting; i++)
+        if (strncmp(rm->starting_ids[i], t->id, n) == 0 && rm->starting_ids[i][n] == '/') {
+            snprintf(t->worker, sizeof t->worker, "%s", rm->starting_ids[i] + strlen(t->id) + 1);
+            memmove(rm->starting_ids[i], rm->starting_ids[--rm->starting], sizeof rm->starting_ids[i]);
+            return;
+        }
+}
+
+static void on_register(sl_rm_service_t *rm, sl_rpc_conn_t *conn, sl_rpc_request_t *req,
+                        const Sluice__Rpc__RegisterTaskManager *m) {
+    if (m->tm_id[0] == '\0' || m->num_slots == 0 || m->num_slots > 4096) {
+        sl_rpc_reply_error(req, SL_EINVAL, "registration needs a TaskManager id and 1..4096 slots");
+        return;
+    }
+    pthread_mutex_lock(&rm->mu);
+    tm_t *t = NULL;
+    int rc = find_tm(rm, m->tm_id) ? SL_EEXIST : rm->ntms == MAX_TMS ? SL_ERANGE : 0;
+    if (rc == 0 && ((t = sl_calloc(1, sizeof *t)) == NULL || (t->slots = sl_calloc(m->num_slots, 1)) == NULL))
+        rc = SL_ENOMEM;
+    if (rc) {
+        pthread_mutex_unlock(&rm->mu);
+        if (t)
+            free_tm(t);
+        sl_rpc_reply_error(req, rc, rc == SL_EEXIST ? "a TaskManager with this id is registered already"
+                                                    : sl_strerror(rc));
+        return;
+    }
+    snprintf(t->id, sizeof t->id, "%s", m->tm_id);
+    snprintf(t->addr, sizeof t->addr, "%s", sl_rpc_conn_peer_addr(conn));
+    sl_rpc_conn_ref(conn);
+    t->conn = conn;
+    t->nslots = m->num_slots;
+    t->idle_since = sl_monotonic_ms();
+    claim_starting(rm, t);
+    rm->tms[rm->ntms++] = t;
+    for (uint32_t i = 0; i < rm->nunwatch; i++)
+        if (strcmp(rm->unwatch[i], t->id) == 0) { /* back after a loss: watch the new connection */
+            memcpy(rm->unwatch[i], rm->unwatch[--rm->nunwatch], sizeof rm->unwatch[i]);
+            sl_heartbeat_unmonitor(rm->hb, t->id); /* on the loop thread, not in a heartbeat tick */
+            break;
+        }
+    sl_heartbeat_monitor(rm->hb, t->id, conn);
+    SL_INFO("resourcemanager: TaskManager %s at %s registered with %u slots", t->id, t->addr, t->nslots);
+    reply_ack(rm, req, t->id);
+    match(rm);
+    pthread_mutex_unlock(&rm->mu);
+}
+
+bool sl_rm_service_handle(sl_rm_service_t *rm, sl_rpc_conn_t *conn, sl_rpc_request_t *req, const sl_rpc_msg_t *msg) {
+    if (msg->body_case != SLUICE__RPC__ENVELOPE__BODY_REGISTER_TASK_MANAGER)
+        return false;
+    if (req)
+        on_register(rm, conn, req, msg->register_task_manager);
+    return true;
+}
+
+void sl_rm_service_conn_closed(sl_rm_service_t *rm, sl_rpc_conn_t *conn) {
+    pthread_mutex_lock(&rm->mu);
+    for (uint32_t i = 0; i < rm->ntms; i++)
+        if (rm->tms[i]->conn == conn) {
+            drop_tm(rm, i, "connection closed");
+            break;
+        }
+    pthread_mutex_unlock(&rm->mu);
+}
+
+/* ---- Requests from JobMasters ---- */
+
+int sl_rm_service_request_slot(sl_rm_service_t *rm, const char *job_id, const char *allocation_id,
+                               sl_rm_request_failed_cb failed, void *arg) {
+    pthread_mutex_lock(&rm->mu);
+    int rc = find_req(rm, allocation_id) ? SL_EEXIST : rm->nreqs == MAX_REQUESTS ? SL_ERANGE : 0;
+    if (rc == 0 && rm->nreqs == rm->reqs_cap) {
+        uint32_t cap = rm->reqs_cap ? rm->reqs_cap * 2 : 16;
+        request_t *n = sl_realloc(rm->reqs, cap * sizeof *n);
+        if (n == NULL)
+            rc = SL_ENOMEM;
+        else
+            rm->reqs = n, rm->reqs_cap = cap;
+    }
+    if (rc == 0) {
+        request_t *r = &rm->reqs[rm->nreqs++];
+        memset(r, 0, sizeof *r);
+        snprintf(r->allocation_id, sizeof r->allocation_id, "%s", allocation_id);
+        snprintf(r->job_id, sizeof r->job_id, "%s", job_id);
+        r->deadline = sl_monotonic_ms() + rm->cfg.slot_request_timeout_ms;
+        r->failed = failed;
+        r->arg = arg;
+        match(rm);
+    }
+    pthread_mutex_unlock(&rm->mu);
+    return rc;
+}
+
+void sl_rm_service_cancel_request(sl_rm_service_t *rm, const char *allocation_id) {
+    pthread_mutex_lock(&rm->mu);
+    request_t *r = find_req(rm, allocation_id);
+    if (r) /* if a TaskManager has it, its offer will find no taker and the slot goes free */
+        remove_req(rm, r);
+    pthread_mutex_unlock(&rm->mu);
+}
+
+int sl_rm_service_free_slot(sl_rm_service_t *rm, const char *tm_id, const char *allocation_id) {
+    pthread_mutex_lock(&rm->mu);
+    tm_t *t = find_tm(rm, tm_id);
+    int rc = t ? 0 : SL_ENOENT;
+    if (t) {
+        Sluice__Rpc__FreeSlot fs = SLUICE__RPC__FREE_SLOT__INIT;
+        fs.allocation_id = (char *)allocation_id;
+        sl_rpc_msg_t env = SLUICE__RPC__ENVELOPE__INIT;
+        env.body_case = SLUICE__RPC__ENVELOPE__BODY_FREE_SLOT;
+        env.free_slot = &fs;
+        rc = sl_rpc_send(t->conn, &env); /* the next slot report frees it here */
+    }
+    pthread_mutex_unlock(&rm->mu);
+    return rc;
+}
+
+/* ---- Tick: timeouts, the driver ---- */
+
+static void expire_requests(sl_rm_service_t *rm, int64_t now) {
+    for (uint32_t i = 0; i < rm->nreqs;) {
+        request_t *r = &rm->reqs[i];
+        if (r->sent || now < r->deadline) {
+            i++;
+            continue;
+        }
+        uint32_t free_slots = 0;
+        for (uint32_t k = 0; k < rm->ntms; k++)
+            for (uint32_t s = 0; s < rm->tms[k]->nslots; s++)
+                free_slots += rm->tms[k]->slots[s] == SLOT_FREE;
+        char msg[512];
+        snprintf(msg, sizeof msg, "no slot for job %s within %u ms (slot.request.timeout): %u TaskManagers "
+                 "registered with %u free slots, %u starting, driver '%s'", r->job_id,
+                 rm->cfg.slot_request_timeout_ms, rm->ntms, free_slots, rm->starting,
+                 sl_rm_driver_kind(rm->cfg.driver));
+        request_t copy = *r;
+        remove_req(rm, r);
+        if (copy.failed)
+            copy.failed(copy.arg, copy.allocation_id, SL_ENOSLOT, msg);
+    }
+}
+
+static int start_one(sl_rm_service_t *rm) {
+    char id[32], worker[48], err[512];
+    snprintf(id, sizeof id, "tm-%u", ++rm->next_tm);
+    const char *argv[64];
+    char subst[64][256];
+    uint32_t n = 0;
+    for (; rm->cfg.tm_argv[n] && n < 63; n++) {
+        const char *a = rm->cfg.tm_argv[n], *at = strstr(a, "{id}");
+        if (at == NULL) {
+            argv[n] = a;
+            continue;
+        }
+        snprintf(subst[n], sizeof subst[n], "%.*s%s%s", (int)(at - a), a, id, at + 4);
+        argv[n] = subst[n];
+    }
+    argv[n] = NULL;
+    int rc = sl_rm_driver_start_worker(rm->cfg.driver, &rm->cfg.tm_profile, argv, rm->cfg.tm_env, worker,
+                                       sizeof worker, err, sizeof err);
+    if (rc) {
+        SL_WARN("resourcemanager: cannot start a TaskManager: %s", err);
+        return rc;
+    }
+    /* "tm-N/worker": the registration of tm-N claims the worker. */
+    snprintf(rm->starting_ids[rm->starting++], sizeof rm->starting_ids[0], "%s/%s", id, worker);
+    rm->started++;
+    SL_INFO("resourcemanager: started TaskManager %s (%s)", id, worker);
+    return 0;
+}
+
+static void start_needed(sl_rm_service_t *rm) {
+    if (rm->cfg.tm_argv == NULL || strcmp(sl_rm_driver_kind(rm->cfg.driver), "standalone") == 0)
+        return;
+    uint32_t unmatched = 0, per_tm = rm->cfg.tm_profile.slots > 0 ? (uint32_t)rm->cfg.tm_profile.slots : 1;
+    for (uint32_t i = 0; i < rm->nreqs; i++)
+        unmatched += !rm->reqs[i].sent;
+    while (unmatched > rm->starting * per_tm && rm->starting < MAX_TMS &&
+           (rm->cfg.max_taskmanagers == 0 || rm->ntms + rm->starting < rm->cfg.max_taskmanagers))
+        if (start_one(rm) != 0)
+            break;
+}
+
+static void on_worker_ended(void *arg, const sl_rm_worker_t *w, const char *reason) {
+    sl_rm_service_t *rm = arg;
+    for (uint32_t i = 0; i < rm->starting; i++) {
+        const char *slash = strchr(rm->starting_ids[i], '/');
+        if (slash && strcmp(slash + 1, w->id) == 0) {
+            SL_WARN("resourcemanager: TaskManager %.*s ended before it registered: %s",
+                    (int)(slash - rm->starting_ids[i]), rm->starting_ids[i], reason);
+            memmove(rm->starting_ids[i], rm->starting_ids[--rm->starting], sizeof rm->starting_ids[i]);
+            return;
+        }
+    }
+}
+
+static void stop_idle(sl_rm_service_t *rm, int64_t now) {
+    for (uint32_t i = 0; i < rm->ntms; i++) {
+        tm_t *t = rm->tms[i];
+        if (t->worker[0] == '\0' || t->idle_since == 0 || now - t->idle_since < rm->cfg.idle_timeout_ms)
+            continue;
+        bool pending = false;
+        for (uint32_t r = 0; r < rm->nreqs; r++)
+            pending |= !rm->reqs[r].sent;
+        if (pending)
+            continue;
+        char err[256];
+        SL_INFO("resourcemanager: stopping TaskManager %s (%s), idle for %lld ms", t->id, t->worker,
+                (long long)(now - t->idle_since));
+        if (sl_rm_driver_stop_worker(rm->cfg.driver, t->worker, err, sizeof err) != 0)
+            SL_WARN("resourcemanager: stopping %s: %s", t->id, err);
+        t->worker[0] = '\0'; /* asked once; its connection closing removes it */
+        t->stopping = true;
+    }
+}
+
+static void unwatch_dropped(sl_rm_service_t *rm) {
+    char ids[16][64];
+    uint32_t n;
+    do {
+        pthread_mutex_lock(&rm->mu);
+        n = rm->nunwatch < 16 ? rm->nunwatch : 16;
+        rm->nunwatch -= n;
+        memcpy(ids, rm->unwatch[rm->nunwatch], n * sizeof ids[0]);
+        pthread_mutex_unlock(&rm->mu);
+        for (uint32_t i = 0; i < n; i++)
+            sl_heartbeat_unmonitor(rm->hb, ids[i]);
+    } while (n == 16);
+}
+
+void sl_rm_service_tick(sl_rm_service_t *rm) {
+    char err[256];
+    unwatch_dropped(rm);
+    pthread_mutex_lock(&rm->mu);
+    int64_t now = sl_monotonic_ms();
+    if (sl_rm_driver_poll(rm->cfg.driver, on_worker_ended, rm, err, sizeof err) != 0)
+        SL_WARN("resourcemanager: driver: %s", err);
+    expire_requests(rm, now);
+    match(rm);
+    start_needed(rm);
+    if (rm->cfg.idle_timeout_ms)
+        stop_idle(rm, now);
+    pthread_mutex_unlock(&rm->mu);
+}
+
+sl_rm_stats_t sl_rm_service_stats(sl_rm_service_t *rm) {
+    sl_rm_stats_t s = {0};
+    pthread_mutex_lock(&rm->mu);
+    s.registered = rm->ntms;
+    for (uint32_t k = 0; k < rm->ntms; k++)
+        for (uint32_t i = 0; i < rm->tms[k]->nslots; i++)
+            s.free_slots += rm->tms[k]->slots[i] == SLOT_FREE;
+    for (uint32_t i = 0; i < rm->nreqs; i++)
+        s.pending += !rm->reqs[i].sent;
+    s.starting = rm->starting;
+    s.started = rm->started;
+    s.lost = rm->lost;
+    pthread_mutex_unlock(&rm->mu);
+    return s;
+}
+
+/* ---- Life cycle ---- */
+
+int sl_rm_service_create(const sl_rm_service_config_t *cfg, sl_rm_service_t **out) {
+    if (cfg->ep == NULL || cfg->driver == NULL || cfg->slot_request_timeout_ms == 0)
+        return SL_EINVAL;
+    sl_rm_service_t *rm = sl_calloc(1, sizeof *rm);
+    if (rm == NULL)
+        return SL_ENOMEM;
+    rm->cfg = *cfg;
+    pthread_mutex_init(&rm->mu, NULL);
+    sl_heartbeat_config_t hc = {.interval_ms = cfg->heartbeat_interval_ms,
+                                .timeout_ms = cfg->heartbeat_timeout_ms,
+                                .on_lost = on_lost,
+                                .on_payload = on_payload,
+                                .arg = rm};
+    int rc = sl_heartbeat_create(cfg->ep, &hc, &rm->hb);
+    if (rc) {
+        pthread_mutex_destroy(&rm->mu);
+        sl_free(rm);
+        return rc;
+    }
+    *out = rm;
+    return 0;
+}
+
+void sl_rm_service_destroy(sl_rm_service_t *rm) {
+    if (rm == NULL)
+        return;
+    sl_heartbeat_destroy(rm->hb);
+    for (uint32_t i = 0; i < rm->ntms; i++) {
+        sl_rpc_conn_close(rm->tms[i]->conn);
+        rm->tms[i]->conn = NULL;
+        free_tm(rm->tms[i]);
+    }
+    sl_free(rm->reqs);
+    pthread_mutex_destroy(&rm->mu);
+    sl_free(rm);
+}
