@@ -516,7 +516,7 @@ static void http(const char *build) {
 }
 
 static void redis(void) {
-    int port = 20000 + getpid() % 20000;
+    int port = 20000 + getpid() % 12000; /* below the ephemeral range */
     char cmd[512];
     snprintf(cmd, sizeof cmd, "redis-server --port %d --bind 127.0.0.1 --save '' --appendonly no --daemonize yes "
              "--pidfile /tmp/async_bench_redis_%d.pid --logfile /dev/null", port, port);

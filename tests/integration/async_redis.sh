@@ -12,7 +12,8 @@ set -u
 SLUICE=$1 DIR=$2 CASE=$3
 HERE=$(cd "$(dirname "$0")" && pwd)
 WORK=$(mktemp -d)
-PORT=$((20000 + $$ % 20000))
+# Below the ephemeral range (32768+) so no outgoing connection holds it; tried again if taken.
+PORT=$((20000 + $$ % 12000))
 cleanup() {
     [ -f "$WORK/redis.pid" ] && kill -9 "$(cat "$WORK/redis.pid")" 2>/dev/null
     rm -rf "$WORK"
@@ -25,7 +26,7 @@ start_redis() {
     i=0
     until redis-cli -p "$PORT" ping >/dev/null 2>&1; do
         i=$((i + 1))
-        [ $i -lt 100 ] || { echo "FAIL: redis-server did not start"; cat "$WORK/redis.log"; return 1; }
+        [ $i -lt 100 ] || { echo "redis-server did not start on $PORT"; tail -n 3 "$WORK/redis.log"; return 1; }
         sleep 0.05
     done
 }
@@ -35,7 +36,12 @@ kill_redis() {
     while redis-cli -p "$PORT" ping >/dev/null 2>&1; do sleep 0.05; done
 }
 
-start_redis || exit 1
+tries=0
+until start_redis; do
+    tries=$((tries + 1))
+    [ $tries -lt 5 ] || exit 1
+    PORT=$((20000 + (PORT + 997 - 20000) % 12000))
+done
 seq 0 9999 | awk '{printf "SET nexmark:side:%d side-%d\n", $1, $1}' | redis-cli -p "$PORT" >/dev/null
 [ "$(redis-cli -p "$PORT" dbsize)" = 10000 ] || { echo "FAIL: seeding Redis"; exit 1; }
 redis-cli -p "$PORT" save >/dev/null # a restarted server loads the side input from side.rdb
