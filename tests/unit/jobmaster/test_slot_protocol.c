@@ -4,7 +4,8 @@
  * job's SlotPool; a TaskManager killed with SIGKILL (its connection closes) or stopped with
  * SIGSTOP (only heartbeats tell) is dropped and fails the pool; idle TaskManagers are stopped. With the standalone driver a request nothing can serve
  * fails with a clear error, a TaskManager started by hand serves the next one, and a
- * TaskManager with a wrong secret is refused while the cluster keeps running. */
+ * TaskManager with a wrong secret is refused while the cluster keeps running. With the slurm
+ * driver, against a real single-node Slurm the test starts, TaskManagers are Slurm jobs. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -226,6 +227,67 @@ static void standalone_waits_for_taskmanagers_started_by_hand(void **state) {
     sl_config_destroy(c);
 }
 
+/* Lines of `cmd`'s output (first line into `first`). */
+static int sh_lines(const char *cmd, char *first, size_t len) {
+    FILE *f = popen(cmd, "r");
+    int n = 0;
+    char line[512];
+    first[0] = '\0';
+    while (f && fgets(line, sizeof line, f))
+        if (n++ == 0)
+            snprintf(first, len, "%s", line);
+    if (f)
+        pclose(f);
+    return n;
+}
+
+/* The ResourceManager with the slurm driver against a real single-node Slurm: TaskManagers
+ * are Slurm jobs (visible in squeue), register and offer their slots; once idle they are
+ * cancelled and no Slurm job is left. */
+static void slurm_driver_runs_taskmanagers_as_slurm_jobs(void **state) {
+    if (geteuid() != 0)
+        skip(); /* slurmd needs root */
+    char dir[] = "/tmp/sl-slots-slurm-XXXXXX", cmd[1024], line[512], conf[128], err[512] = "";
+    assert_non_null(mkdtemp(dir));
+    int ctld = 24000 + (getpid() % 2000) * 2;
+    snprintf(cmd, sizeof cmd, "SL_SLURMCTLD_PORT=%d SL_SLURMD_PORT=%d sh '%s/scripts/slurm-cluster.sh' start '%s' "
+             ">/dev/null", ctld, ctld + 1, getenv("SL_SOURCE_DIR"), dir);
+    if (system(cmd) != 0)
+        fail_msg("could not start a Slurm cluster in %s", dir);
+    snprintf(conf, sizeof conf, "%s/slurm.conf", dir);
+    setenv("SLURM_CONF", conf, 1);
+    sl_config_t *c = config("slurm", "60s");
+    assert_int_equal(sl_config_set(c, "taskmanager.memory.process.size", "256mb", err, sizeof err), 0);
+    sl_jobmanager_t *jm = start_jm(c);
+    sl_slot_pool_t *p;
+    assert_int_equal(sl_slot_pool_create(sl_jobmanager_rm(jm), "job-slurm", 2, &p), 0);
+    assert_int_equal(sl_jobmanager_add_pool(jm, p), 0);
+    int rc = drive(jm, p, 60000, err, sizeof err);
+    if (rc)
+        fail_msg("slots from Slurm: %s", err);
+    assert_int_equal(sl_rm_service_stats(sl_jobmanager_rm(jm)).started, 1);
+    assert_int_equal(sh_lines("squeue -h -o '%T %C %m'", line, sizeof line), 1);
+    assert_non_null(strstr(line, "RUNNING 1 256M"));
+    /* The job ends: its slots go back, the idle TaskManager's Slurm job is cancelled. */
+    sl_jobmanager_remove_pool(jm, p);
+    sl_slot_pool_destroy(p);
+    sl_rm_stats_t s = wait_stats(jm, none_registered, 30000);
+    assert_int_equal(s.registered, 0);
+    int left = 1;
+    for (int i = 0; i < 300 && left; i++) {
+        sl_jobmanager_tick(jm);
+        left = sh_lines("squeue -h -o '%i %T'", line, sizeof line);
+        nap(100);
+    }
+    assert_int_equal(left, 0);
+    sl_jobmanager_stop(jm);
+    sl_config_destroy(c);
+    snprintf(cmd, sizeof cmd, "sh '%s/scripts/slurm-cluster.sh' stop '%s' >/dev/null && rm -rf '%s'",
+             getenv("SL_SOURCE_DIR"), dir, dir);
+    assert_int_equal(system(cmd), 0);
+    unsetenv("SLURM_CONF");
+}
+
 static void taskmanager_without_jobmanager_fails_clearly(void **state) {
     pid_t pid = spawn_tm(1, "lonely", SECRET); /* nobody listens on port 1 */
     int st = 0;
@@ -244,6 +306,7 @@ int main(void) {
         cmocka_unit_test(local_driver_starts_registers_offers_and_detects_loss),
         cmocka_unit_test(standalone_waits_for_taskmanagers_started_by_hand),
         cmocka_unit_test(taskmanager_without_jobmanager_fails_clearly),
+        cmocka_unit_test(slurm_driver_runs_taskmanagers_as_slurm_jobs),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     char cmd[128];
