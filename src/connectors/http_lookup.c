@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "connectors/http_client.h"
+#include "connectors/lookup_key.h"
 #include "core/alloc.h"
 #include "operators/operator.h"
 
@@ -53,32 +54,6 @@ static const sl_async_close_fn check_close __attribute__((unused)) = sl_builtin_
 
 /* ---- URL ---- */
 
-/* The key field as text (as in redis_lookup.c): strings and bytes as they are, numbers in
- * decimal, doubles in the shortest exact form, bools as true/false. */
-static size_t field_text(const sl_row_t *in, uint32_t i, sl_type_t t, char num[40], const char **out) {
-    uint32_t len;
-    switch (t) {
-    case SL_TYPE_STRING:
-    case SL_TYPE_BYTES:
-        *out = sl_row_str(in, i, &len);
-        return len;
-    case SL_TYPE_BOOL:
-        *out = sl_row_bool(in, i) ? "true" : "false";
-        return strlen(*out);
-    case SL_TYPE_DOUBLE: {
-        double v = sl_row_f64(in, i);
-        snprintf(num, 40, "%.15g", v);
-        if (strtod(num, NULL) != v)
-            snprintf(num, 40, "%.17g", v);
-        break;
-    }
-    default:
-        snprintf(num, 40, "%lld", (long long)sl_row_i64(in, i));
-        break;
-    }
-    *out = num;
-    return strlen(num);
-}
 
 /* RFC 3986 unreserved characters stay, every other byte becomes %XX. */
 static size_t escape(const char *s, size_t n, char *out) {
@@ -102,7 +77,7 @@ static size_t escape(const char *s, size_t n, char *out) {
 static int build_url(http_lookup_t *l, const sl_row_t *in) {
     char num[40];
     const char *text;
-    size_t n = field_text(in, l->key_field, l->key_type, num, &text);
+    size_t n = sl_lookup_field_text(in, l->key_field, l->key_type, num, &text);
     size_t need = l->prefix_len + 3 * n + 1;
     if (need > l->url_cap) {
         char *u = sl_realloc(l->url, need);

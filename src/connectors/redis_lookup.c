@@ -18,6 +18,7 @@
 #include <strings.h>
 
 #include "connectors/redis_client.h"
+#include "connectors/lookup_key.h"
 #include "core/alloc.h"
 #include "operators/operator.h"
 
@@ -60,38 +61,12 @@ static const sl_async_close_fn check_close __attribute__((unused)) = sl_builtin_
 
 /* ---- Key text ---- */
 
-/* The key field as text: strings and bytes as they are (pointing into the row), numbers in
- * decimal, doubles in the shortest form that reads back exactly, bools as true/false. */
-static size_t field_text(const sl_row_t *in, uint32_t i, sl_type_t t, char num[40], const char **out) {
-    uint32_t len;
-    switch (t) {
-    case SL_TYPE_STRING:
-    case SL_TYPE_BYTES:
-        *out = sl_row_str(in, i, &len);
-        return len;
-    case SL_TYPE_BOOL:
-        *out = sl_row_bool(in, i) ? "true" : "false";
-        return strlen(*out);
-    case SL_TYPE_DOUBLE: {
-        double v = sl_row_f64(in, i);
-        snprintf(num, 40, "%.15g", v);
-        if (strtod(num, NULL) != v)
-            snprintf(num, 40, "%.17g", v);
-        break;
-    }
-    default:
-        snprintf(num, 40, "%lld", (long long)sl_row_i64(in, i));
-        break;
-    }
-    *out = num;
-    return strlen(num);
-}
 
 /* prefix + field text, in l->key when a prefix is set, else pointing into the row. */
 static int build_key(redis_lookup_t *l, const sl_row_t *in, const char **key, size_t *len) {
     char num[40];
     const char *text;
-    size_t n = field_text(in, l->key_field, l->key_type, num, &text);
+    size_t n = sl_lookup_field_text(in, l->key_field, l->key_type, num, &text);
     if (l->prefix_len == 0 && text != num) {
         *key = text;
         *len = n;
@@ -117,7 +92,7 @@ static const char *key_for_message(const redis_lookup_t *l, const sl_row_t *in, 
     const char *text = "(null)";
     size_t n = 6;
     if (!sl_row_is_null(in, l->key_field))
-        n = field_text(in, l->key_field, l->key_type, num, &text);
+        n = sl_lookup_field_text(in, l->key_field, l->key_type, num, &text);
     snprintf(buf, cap, "%s%.*s%s", l->prefix, (int)(n > 200 ? 200 : n), text, n > 200 ? "..." : "");
     return buf;
 }
