@@ -16,41 +16,26 @@
  * a wrong secret from a wrong version; the server logs it with the peer's address. */
 #include "rpc/rpc_internal.h"
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/rand.h>
 #include <string.h>
 
 #include <sluice/error.h>
 
 #include "core/alloc.h"
 #include "core/log.h"
+#include "rpc/auth.h"
 
-#define SERVER_PROOF_PREFIX "sluice-server"
-
+/* The proof and nonce computations live in auth.c, shared with the data plane. */
 int sl__rpc_nonce(uint8_t out[SL_RPC_NONCE_SIZE]) {
-    return RAND_bytes(out, SL_RPC_NONCE_SIZE) == 1 ? 0 : SL_EIO;
+    return sl_auth_nonce(out);
 }
 
 void sl__rpc_proof(const uint8_t *secret, size_t secret_len, int server, const uint8_t *sn,
                    const uint8_t *cn, const char *role, uint8_t out[SL_RPC_PROOF_SIZE]) {
-    size_t rlen = strlen(role);
-    size_t plen = server ? strlen(SERVER_PROOF_PREFIX) : 0;
-    uint8_t msg[sizeof SERVER_PROOF_PREFIX + 2 * SL_RPC_NONCE_SIZE + 256];
-    /* Roles are short fixed words; a longer one is cut, identically on both sides. */
-    if (rlen > 255)
-        rlen = 255;
-    memcpy(msg, SERVER_PROOF_PREFIX, plen);
-    memcpy(msg + plen, sn, SL_RPC_NONCE_SIZE);
-    memcpy(msg + plen + SL_RPC_NONCE_SIZE, cn, SL_RPC_NONCE_SIZE);
-    memcpy(msg + plen + 2 * SL_RPC_NONCE_SIZE, role, rlen);
-    unsigned int outlen = SL_RPC_PROOF_SIZE;
-    HMAC(EVP_sha256(), secret, (int)secret_len, msg, plen + 2 * SL_RPC_NONCE_SIZE + rlen, out, &outlen);
+    sl_auth_proof(secret, secret_len, server, sn, cn, role, out);
 }
 
 static int proof_ok(const ProtobufCBinaryData *got, const uint8_t want[SL_RPC_PROOF_SIZE]) {
-    return got->len == SL_RPC_PROOF_SIZE && CRYPTO_memcmp(got->data, want, SL_RPC_PROOF_SIZE) == 0;
+    return sl_auth_proof_equal(got->data, got->len, want);
 }
 
 /* ---- server ---- */

@@ -1,0 +1,474 @@
+/* One data-plane connection on the loop thread: accept and dial, the read path (frame headers
+ * and control payloads through the decoder, BUFFER payloads straight into a pool buffer),
+ * frame dispatch, writes, and the close paths (immediate, or a refusal that flushes an ERROR
+ * frame first).
+ *
+ * DESIGN. Reads never take more than the decoder wants for the current part (sl_net_decoder_
+ * want), so a read never mixes a frame header with payload bytes: once a BUFFER header is
+ * parsed, the next reads land in the network buffer that will be handed to the consumer, and
+ * the records are never copied on the way. The cost is one extra read(2) per frame header,
+ * which is small next to a 32 KiB payload. */
+#include "network/net_internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <sluice/error.h>
+
+#include "core/alloc.h"
+#include "core/log.h"
+
+/* How long a refused peer gets to read our ERROR frame before the socket is closed anyway. */
+#define REFUSE_FLUSH_MS 2000
+
+typedef struct {
+    uv_write_t req;
+    sl_net_conn_t *conn;
+    sl_net_channel_t *ex; /* BUFFER frames: the exported channel the buffer goes back to */
+    sl_buffer_t *buf;
+    uint8_t frame[SL_NET_FRAME_HEADER + SL_NET_MAX_CONTROL];
+} write_req_t;
+
+void sl__net_conn_describe(const sl_net_conn_t *c, char *buf, size_t len) {
+    snprintf(buf, len, "TaskManager %s at %s", c->peer_id[0] ? c->peer_id : "(unknown)", c->peer_addr);
+}
+
+static void link_conn(sl_net_t *net, sl_net_conn_t *c) {
+    c->next = net->conns;
+    c->prev = NULL;
+    if (net->conns)
+        net->conns->prev = c;
+    net->conns = c;
+}
+
+static void unlink_conn(sl_net_conn_t *c) {
+    if (c->prev)
+        c->prev->next = c->next;
+    else if (c->net->conns == c)
+        c->net->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->next = c->prev = NULL;
+}
+
+int sl__net_conn_new(sl_net_t *net, int is_client, sl_net_conn_t **out) {
+    sl_net_conn_t *c = sl_calloc(1, sizeof *c);
+    if (!c)
+        return SL_ENOMEM;
+    c->net = net;
+    c->is_client = is_client;
+    c->state = is_client ? SL_NET_CONN_CONNECTING : SL_NET_CONN_HANDSHAKE;
+    uv_tcp_init(&net->loop, &c->tcp);
+    uv_timer_init(&net->loop, &c->timer);
+    c->tcp.data = c;
+    c->timer.data = c;
+    c->handles_open = 2;
+    sl_net_decoder_init(&c->dec, net->cfg.max_buffer);
+    link_conn(net, c);
+    *out = c;
+    return 0;
+}
+
+/* ---- closing ---- */
+
+static void handle_closed(uv_handle_t *h) {
+    sl_net_conn_t *c = h->data;
+    if (--c->handles_open == 0)
+        sl_free(c);
+}
+
+static void close_handles(sl_net_conn_t *c) {
+    if (c->handles_closing)
+        return;
+    c->handles_closing = 1;
+    uv_close((uv_handle_t *)&c->tcp, handle_closed);
+    uv_close((uv_handle_t *)&c->timer, handle_closed);
+}
+
+typedef struct {
+    sl_net_conn_t *conn;
+    int code;
+    const char *reason;
+    int unfinished; /* channels still streaming: their failure is worth a warning */
+} fail_arg_t;
+
+static void fail_bound(sl_net_channel_t *ch, void *arg) {
+    fail_arg_t *a = arg;
+    if (ch->conn != a->conn)
+        return;
+    if (!ch->ended && !ch->end_sent)
+        a->unfinished++;
+    char who[SL_NET_ADDR_MAX + SL_NET_MAX_ID + 32];
+    sl__net_conn_describe(a->conn, who, sizeof who);
+    char msg[SL_NET_MSG_MAX];
+    snprintf(msg, sizeof msg, "connection to %s failed: %s", who, a->reason);
+    if (ch->kind == SL_NET_EXPORT)
+        sl__net_export_fail(ch, a->code, msg);
+    else
+        sl__net_import_fail(ch, a->code, msg);
+    ch->conn = NULL;
+}
+
+static void drop_pending(sl_net_conn_t *c) {
+    for (sl_net_pending_t **p = &c->net->pending; *p;) {
+        if ((*p)->conn == c) {
+            sl_net_pending_t *dead = *p;
+            *p = dead->next;
+            sl_free(dead);
+        } else {
+            p = &(*p)->next;
+        }
+    }
+}
+
+/* Everything a closing connection owes its channels; the handles close separately. Returns
+ * the number of channels it interrupted. */
+static int conn_shutdown(sl_net_conn_t *c, int code, const char *reason) {
+    int was_open = c->state == SL_NET_CONN_OPEN;
+    c->state = SL_NET_CONN_CLOSING;
+    unlink_conn(c);
+    if (was_open)
+        atomic_fetch_sub(&c->net->open_conns, 1);
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    uv_timer_stop(&c->timer);
+    if (c->rx_buf)
+        sl_buffer_recycle(c->rx_buf);
+    c->rx_buf = NULL;
+    c->rx_ch = NULL;
+    fail_arg_t a = {c, code, reason, 0};
+    sl__net_each_channel(c->net, fail_bound, &a);
+    drop_pending(c);
+    return a.unfinished;
+}
+
+void sl__net_conn_fail(sl_net_conn_t *c, int code, const char *reason) {
+    if (c->state == SL_NET_CONN_CLOSING) {
+        close_handles(c);
+        return;
+    }
+    char who[SL_NET_ADDR_MAX + SL_NET_MAX_ID + 32];
+    sl__net_conn_describe(c, who, sizeof who);
+    int was_open = c->state == SL_NET_CONN_OPEN;
+    int interrupted = conn_shutdown(c, code, reason);
+    /* An idle connection the peer closed (it stopped after its channels ended) is routine. */
+    if (code != SL_ECANCELED && (interrupted || !was_open))
+        SL_WARN("net %s: connection to %s closed: %s", c->net->id, who, reason);
+    else
+        SL_DEBUG("net %s: connection to %s closed: %s", c->net->id, who, reason);
+    close_handles(c);
+}
+
+static void flush_deadline_cb(uv_timer_t *t) {
+    close_handles(t->data);
+}
+
+void sl__net_conn_refuse(sl_net_conn_t *c, int code, const char *reason) {
+    if (c->state == SL_NET_CONN_CLOSING)
+        return;
+    if (!c->is_client || c->state == SL_NET_CONN_OPEN)
+        atomic_fetch_add(&c->net->refused, 1);
+    SL_WARN("net %s: dropping connection %s %s: %s", c->net->id, c->is_client ? "to" : "from", c->peer_addr,
+            reason);
+    uint8_t p[SL_NET_MAX_CONTROL];
+    uint32_t mlen = (uint32_t)strlen(reason);
+    if (mlen > SL_NET_MAX_CONTROL - 4)
+        mlen = SL_NET_MAX_CONTROL - 4;
+    sl_net_put_u32(p, (uint32_t)code);
+    memcpy(p + 4, reason, mlen);
+    int rc = sl__net_conn_send(c, SL_NET_FRAME_ERROR, 0, p, 4 + mlen);
+    conn_shutdown(c, code, reason);
+    if (rc < 0 || c->pending_writes == 0) {
+        close_handles(c);
+        return;
+    }
+    c->close_after_write = 1;
+    uv_timer_start(&c->timer, flush_deadline_cb, REFUSE_FLUSH_MS, 0);
+}
+
+static void deadline_cb(uv_timer_t *t) {
+    sl_net_conn_t *c = t->data;
+    char reason[128];
+    snprintf(reason, sizeof reason, "no %s within %u ms", c->state == SL_NET_CONN_CONNECTING ? "connection" : "authentication",
+             c->net->cfg.connect_timeout_ms);
+    if (c->is_client)
+        sl__net_conn_fail(c, SL_ETIMEDOUT, reason);
+    else
+        sl__net_conn_refuse(c, SL_ETIMEDOUT, reason);
+}
+
+void sl__net_conn_arm_deadline(sl_net_conn_t *c, uint32_t ms) {
+    uv_timer_start(&c->timer, deadline_cb, ms, 0);
+}
+
+void sl__net_conn_opened(sl_net_conn_t *c) {
+    uv_timer_stop(&c->timer);
+    c->state = SL_NET_CONN_OPEN;
+    atomic_fetch_add(&c->net->open_conns, 1);
+    SL_DEBUG("net %s: connection with TaskManager %s at %s open", c->net->id, c->peer_id, c->peer_addr);
+    sl__net_import_conn_open(c);
+}
+
+/* ---- writes ---- */
+
+static void write_cb(uv_write_t *req, int status) {
+    write_req_t *w = (write_req_t *)req;
+    sl_net_conn_t *c = w->conn;
+    c->pending_writes--;
+    if (w->buf)
+        sl__net_export_written(w->ex, w->buf, status);
+    sl_free(w);
+    if (status < 0 && c->state != SL_NET_CONN_CLOSING)
+        sl__net_conn_fail(c, status, uv_strerror(status));
+    else if (c->close_after_write && c->pending_writes == 0)
+        close_handles(c);
+}
+
+static write_req_t *new_req(sl_net_conn_t *c) {
+    write_req_t *w = sl_malloc(sizeof *w);
+    if (w) {
+        w->conn = c;
+        w->ex = NULL;
+        w->buf = NULL;
+    }
+    return w;
+}
+
+static int submit(sl_net_conn_t *c, write_req_t *w, uv_buf_t *bufs, unsigned n) {
+    int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, bufs, n, write_cb);
+    if (rc < 0) {
+        sl_free(w);
+        sl__net_conn_fail(c, rc, uv_strerror(rc));
+        return rc;
+    }
+    c->pending_writes++;
+    return 0;
+}
+
+int sl__net_conn_send(sl_net_conn_t *c, uint8_t type, uint64_t channel, const void *payload, uint32_t len) {
+    if (c->state == SL_NET_CONN_CLOSING || c->handles_closing || len > SL_NET_MAX_CONTROL)
+        return SL_ECANCELED;
+    write_req_t *w = new_req(c);
+    if (!w)
+        return SL_ENOMEM;
+    sl_net_frame_header(w->frame, type, channel, len);
+    if (len)
+        memcpy(w->frame + SL_NET_FRAME_HEADER, payload, len);
+    uv_buf_t b = uv_buf_init((char *)w->frame, SL_NET_FRAME_HEADER + len);
+    return submit(c, w, &b, 1);
+}
+
+int sl__net_conn_send_buffer(sl_net_conn_t *c, sl_net_channel_t *ex, sl_buffer_t *buf) {
+    if (c->state != SL_NET_CONN_OPEN)
+        return SL_ECANCELED;
+    write_req_t *w = new_req(c);
+    if (!w)
+        return SL_ENOMEM;
+    w->ex = ex;
+    w->buf = buf;
+    sl_net_frame_header(w->frame, SL_NET_FRAME_BUFFER, ex->id, buf->len);
+    /* The header, then the producer's buffer itself: the records are not copied. */
+    uv_buf_t b[2] = {uv_buf_init((char *)w->frame, SL_NET_FRAME_HEADER), uv_buf_init((char *)buf->data, buf->len)};
+    int rc = submit(c, w, b, 2);
+    if (rc == 0) {
+        atomic_fetch_add_explicit(&c->net->buffers_out, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&c->net->bytes_out, buf->len, memory_order_relaxed);
+    }
+    return rc;
+}
+
+/* ---- reads ---- */
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *out) {
+    sl_net_conn_t *c = h->data;
+    uint32_t want = sl_net_decoder_want(&c->dec);
+    if (sl_net_decoder_in_buffer(&c->dec) && c->rx_buf) {
+        *out = uv_buf_init((char *)c->rx_buf->data + c->rx_buf->len, want);
+        return;
+    }
+    if (want > sizeof c->rbuf)
+        want = sizeof c->rbuf;
+    *out = uv_buf_init((char *)c->rbuf, want);
+}
+
+static void peer_error(sl_net_conn_t *c, const sl_net_frame_t *f) {
+    int code = (int)sl_net_get_u32(f->payload);
+    char msg[SL_NET_MAX_CONTROL];
+    snprintf(msg, sizeof msg, "%.*s", (int)(f->len - 4), (const char *)f->payload + 4);
+    if (code >= 0)
+        code = SL_EPROTO;
+    if (f->channel != 0) {
+        sl__net_import_error(c, f->channel, code, msg);
+        return;
+    }
+    char reason[SL_NET_MAX_CONTROL + 64];
+    snprintf(reason, sizeof reason, "the peer closed the connection: %s", msg);
+    sl__net_conn_fail(c, code, reason);
+}
+
+/* A control frame on an open connection. */
+static void open_frame(sl_net_conn_t *c, const sl_net_frame_t *f) {
+    switch (f->type) {
+    case SL_NET_FRAME_PARTITION_REQUEST:
+        sl__net_export_request(c, f->channel, sl_net_get_u32(f->payload));
+        return;
+    case SL_NET_FRAME_ADD_CREDIT:
+        sl__net_export_credit(c, f->channel, sl_net_get_u32(f->payload));
+        return;
+    case SL_NET_FRAME_CANCEL:
+        sl__net_export_cancel(c, f->channel);
+        return;
+    case SL_NET_FRAME_EVENT:
+        sl__net_import_event(c, f->channel, f->payload);
+        return;
+    case SL_NET_FRAME_ERROR:
+        peer_error(c, f);
+        return;
+    default: {
+        char reason[96];
+        snprintf(reason, sizeof reason, "unexpected %s frame after the handshake", sl_net_frame_type_name(f->type));
+        sl__net_conn_refuse(c, SL_EPROTO, reason);
+    }
+    }
+}
+
+static void on_frame(sl_net_conn_t *c, const sl_net_frame_t *f) {
+    if (c->state == SL_NET_CONN_OPEN)
+        open_frame(c, f);
+    else
+        sl__net_handshake_frame(c, f);
+}
+
+/* Copies BUFFER bytes that came through the decoder (only when a read held more than the
+ * header, which the alloc_cb sizing avoids) into the receiving buffer. */
+static void buffer_data(sl_net_conn_t *c, const sl_net_frame_t *f) {
+    if (c->rx_buf) {
+        memcpy(c->rx_buf->data + c->rx_buf->len, f->payload, f->len);
+        c->rx_buf->len += f->len;
+    }
+    if (!sl_net_decoder_in_buffer(&c->dec))
+        sl__net_import_buffer_done(c);
+}
+
+static void feed(sl_net_conn_t *c, const uint8_t *data, size_t n) {
+    while (n > 0 && c->state != SL_NET_CONN_CLOSING) {
+        sl_net_frame_t f;
+        size_t used = 0;
+        const char *what = NULL;
+        int rc = sl_net_frame_decode(&c->dec, data, n, &used, &f, &what);
+        data += used;
+        n -= used;
+        if (rc < 0) {
+            sl__net_conn_refuse(c, rc, what);
+            return;
+        }
+        if (rc == SL_NET_DEC_FRAME)
+            on_frame(c, &f);
+        else if (rc == SL_NET_DEC_BUFFER && c->state != SL_NET_CONN_OPEN)
+            sl__net_conn_refuse(c, SL_EPROTO, "BUFFER frame before authentication");
+        else if (rc == SL_NET_DEC_BUFFER)
+            sl__net_import_buffer_start(c, f.channel, f.len);
+        else if (rc == SL_NET_DEC_DATA)
+            buffer_data(c, &f);
+    }
+}
+
+static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *b) {
+    sl_net_conn_t *c = s->data;
+    if (nread < 0) {
+        sl__net_conn_fail(c, nread == UV_EOF ? SL_EIO : (int)nread,
+                          nread == UV_EOF ? "the peer closed the connection" : uv_strerror((int)nread));
+        return;
+    }
+    if (nread == 0)
+        return;
+    if (sl_net_decoder_in_buffer(&c->dec) && (c->rx_buf || c->rx_discard)) {
+        /* Payload read in place (or into rbuf and dropped, for a channel gone meanwhile). */
+        if (c->rx_buf)
+            c->rx_buf->len += (uint32_t)nread;
+        if (sl_net_decoder_skip(&c->dec, (uint32_t)nread))
+            sl__net_import_buffer_done(c);
+        return;
+    }
+    feed(c, (const uint8_t *)b->base, (size_t)nread);
+}
+
+int sl__net_conn_start_reading(sl_net_conn_t *c) {
+    return uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
+}
+
+/* ---- accept and dial ---- */
+
+static void format_addr(const struct sockaddr_storage *ss, char *buf, size_t len) {
+    char ip[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+        uv_ip4_name(a, ip, sizeof ip);
+        port = ntohs(a->sin_port);
+    } else if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+        uv_ip6_name(a, ip, sizeof ip);
+        port = ntohs(a->sin6_port);
+    }
+    snprintf(buf, len, "%s:%d", ip, port);
+}
+
+void sl__net_accept_cb(uv_stream_t *server, int status) {
+    sl_net_t *net = server->data;
+    sl_net_conn_t *c;
+    if (status < 0 || sl__net_conn_new(net, 0, &c) < 0)
+        return;
+    atomic_fetch_add(&net->accepted, 1);
+    if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0) {
+        sl__net_conn_fail(c, SL_ECANCELED, "accept failed");
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0)
+        format_addr(&ss, c->peer_addr, sizeof c->peer_addr);
+    int rc = sl__net_handshake_server_start(c);
+    if (rc < 0)
+        sl__net_conn_fail(c, rc, "cannot start the handshake");
+}
+
+static void connect_cb(uv_connect_t *req, int status) {
+    sl_net_conn_t *c = req->data;
+    if (c->state == SL_NET_CONN_CLOSING)
+        return;
+    if (status < 0) {
+        sl__net_conn_fail(c, status, uv_strerror(status));
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    c->state = SL_NET_CONN_HANDSHAKE;
+    int rc = sl__net_conn_start_reading(c);
+    if (rc < 0)
+        sl__net_conn_fail(c, rc, uv_strerror(rc));
+}
+
+int sl__net_conn_dial(sl_net_t *net, const char *host, int port, const char *peer_id, sl_net_conn_t **out) {
+    struct sockaddr_storage ss;
+    if (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) < 0 &&
+        uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) < 0)
+        return SL_EINVAL;
+    sl_net_conn_t *c;
+    int rc = sl__net_conn_new(net, 1, &c);
+    if (rc < 0)
+        return rc;
+    snprintf(c->peer_addr, sizeof c->peer_addr, "%s:%d", host, port);
+    snprintf(c->peer_id, sizeof c->peer_id, "%s", peer_id);
+    c->connect_req.data = c;
+    atomic_fetch_add(&net->dialed, 1);
+    sl__net_conn_arm_deadline(c, net->cfg.connect_timeout_ms);
+    rc = uv_tcp_connect(&c->connect_req, &c->tcp, (struct sockaddr *)&ss, connect_cb);
+    if (rc < 0) {
+        /* Reported like a late failure, so callers have one path. */
+        conn_shutdown(c, rc, uv_strerror(rc));
+        close_handles(c);
+        return rc;
+    }
+    *out = c;
+    return 0;
+}
