@@ -52,6 +52,7 @@ struct sl_rm_service_s {
      * outside the lock (the manager may be iterating its targets when a loss is reported). */
     char unwatch[MAX_TMS][64];
     uint32_t nunwatch;
+    char driver_error[512];   /* why the driver last failed to start a TaskManager */
 };
 
 /* ---- Registry ---- */
@@ -367,11 +368,12 @@ static void expire_requests(sl_rm_service_t *rm, int64_t now) {
         for (uint32_t k = 0; k < rm->ntms; k++)
             for (uint32_t s = 0; s < rm->tms[k]->nslots; s++)
                 free_slots += rm->tms[k]->slots[s] == SLOT_FREE;
-        char msg[512];
+        char msg[800];
         snprintf(msg, sizeof msg, "no slot for job %s within %u ms (slot.request.timeout): %u TaskManagers "
-                 "registered with %u free slots, %u starting, driver '%s'", r->job_id,
+                 "registered with %u free slots, %u starting, driver '%s'%s%.200s", r->job_id,
                  rm->cfg.slot_request_timeout_ms, rm->ntms, free_slots, rm->starting,
-                 sl_rm_driver_kind(rm->cfg.driver));
+                 sl_rm_driver_kind(rm->cfg.driver), rm->driver_error[0] ? "; last driver error: " : "",
+                 rm->driver_error);
         request_t copy = *r;
         remove_req(rm, r);
         if (copy.failed)
@@ -399,6 +401,7 @@ static int start_one(sl_rm_service_t *rm) {
                                        sizeof worker, err, sizeof err);
     if (rc) {
         SL_WARN("resourcemanager: cannot start a TaskManager: %s", err);
+        snprintf(rm->driver_error, sizeof rm->driver_error, "%s", err);
         return rc;
     }
     /* "tm-N/worker": the registration of tm-N claims the worker. */
@@ -406,6 +409,26 @@ static int start_one(sl_rm_service_t *rm) {
     rm->started++;
     SL_INFO("resourcemanager: started TaskManager %s (%s)", id, worker);
     return 0;
+}
+
+/* Under the lock: the driver cannot start TaskManagers and nothing else could serve the
+ * requests, so they fail now rather than at their timeout, with the driver's reason. */
+static void fail_unservable(sl_rm_service_t *rm) {
+    if (rm->starting || rm->ntms)
+        return;
+    char msg[700];
+    snprintf(msg, sizeof msg, "cannot start a TaskManager (driver '%s'): %s", sl_rm_driver_kind(rm->cfg.driver),
+             rm->driver_error);
+    for (uint32_t i = 0; i < rm->nreqs;) {
+        if (rm->reqs[i].sent) {
+            i++;
+            continue;
+        }
+        request_t copy = rm->reqs[i];
+        remove_req(rm, &rm->reqs[i]);
+        if (copy.failed)
+            copy.failed(copy.arg, copy.allocation_id, SL_ENOSLOT, msg);
+    }
 }
 
 static void start_needed(sl_rm_service_t *rm) {
@@ -416,8 +439,10 @@ static void start_needed(sl_rm_service_t *rm) {
         unmatched += !rm->reqs[i].sent;
     while (unmatched > rm->starting * per_tm && rm->starting < MAX_TMS &&
            (rm->cfg.max_taskmanagers == 0 || rm->ntms + rm->starting < rm->cfg.max_taskmanagers))
-        if (start_one(rm) != 0)
+        if (start_one(rm) != 0) {
+            fail_unservable(rm);
             break;
+        }
 }
 
 static void on_worker_ended(void *arg, const sl_rm_worker_t *w, const char *reason) {

@@ -5,7 +5,8 @@
  * SIGSTOP (only heartbeats tell) is dropped and fails the pool; idle TaskManagers are stopped. With the standalone driver a request nothing can serve
  * fails with a clear error, a TaskManager started by hand serves the next one, and a
  * TaskManager with a wrong secret is refused while the cluster keeps running. With the slurm
- * driver, against a real single-node Slurm the test starts, TaskManagers are Slurm jobs. */
+ * driver, against a real single-node Slurm the test starts, TaskManagers are Slurm jobs; a Slurm
+ * that does not answer fails the request with sbatch's reason instead of a hang. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -281,7 +282,24 @@ static void slurm_driver_runs_taskmanagers_as_slurm_jobs(void **state) {
     }
     assert_int_equal(left, 0);
     sl_jobmanager_stop(jm);
+
+    /* A Slurm controller nobody answers for: the request fails soon with sbatch's reason. */
+    char dead[160];
+    snprintf(dead, sizeof dead, "%s/dead.conf", dir);
+    snprintf(cmd, sizeof cmd, "sed 's/^SlurmctldPort=.*/SlurmctldPort=%d/' '%s' > '%s'", ctld + 7, conf, dead);
+    assert_int_equal(system(cmd), 0);
+    setenv("SLURM_CONF", dead, 1);
+    jm = start_jm(c);
+    assert_int_equal(sl_slot_pool_create(sl_jobmanager_rm(jm), "job-dead", 1, &p), 0);
+    assert_int_equal(sl_jobmanager_add_pool(jm, p), 0);
+    assert_int_equal(drive(jm, p, 120000, err, sizeof err), SL_ENOSLOT);
+    assert_non_null(strstr(err, "cannot start a TaskManager (driver 'slurm')"));
+    assert_non_null(strstr(err, "sbatch failed"));
+    sl_jobmanager_remove_pool(jm, p);
+    sl_slot_pool_destroy(p);
+    sl_jobmanager_stop(jm);
     sl_config_destroy(c);
+    setenv("SLURM_CONF", conf, 1);
     snprintf(cmd, sizeof cmd, "sh '%s/scripts/slurm-cluster.sh' stop '%s' >/dev/null && rm -rf '%s'",
              getenv("SL_SOURCE_DIR"), dir, dir);
     assert_int_equal(system(cmd), 0);
