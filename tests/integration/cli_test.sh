@@ -124,5 +124,31 @@ if expect_ok override-order "$SLUICE" run -D parallelism.default=2 -c "$WORK/p1.
     grep -q "par 2" "$WORK/err" || { echo "FAIL override-order: -D before -c lost:"; cat "$WORK/err"; fails=$((fails + 1)); }
 fi
 
+# The cluster commands: bad addresses, a port in use, nobody to register with.
+export SLUICE_SECRET=cli-test-secret
+expect_fail tm-no-address "--jobmanager must be HOST:PORT" "$SLUICE" taskmanager
+expect_fail tm-bad-address "--jobmanager must be HOST:PORT, not 'nowhere'" "$SLUICE" taskmanager --jobmanager nowhere
+expect_fail tm-unreachable "connect to 127.0.0.1:1 failed" "$SLUICE" taskmanager --jobmanager 127.0.0.1:1 \
+    -D taskmanager.registration.timeout=1s
+expect_fail jm-bad-driver "resourcemanager.driver" "$SLUICE" jobmanager --port 0 -D resourcemanager.driver=yarn
+expect_fail jm-bad-host "cannot listen on" "$SLUICE" jobmanager --host 203.0.113.77 --port 0
+# A port in use: a JobManager takes one, a second is refused naming it.
+"$SLUICE" jobmanager --port 0 > "$WORK/jm.out" 2> "$WORK/jm.err" &
+jm=$!
+i=0
+while [ $i -lt 100 ] && ! grep -q "listening on" "$WORK/jm.out" 2>/dev/null; do sleep 0.05; i=$((i + 1)); done
+port=$(sed -n 's/.*listening on [0-9.]*:\([0-9]*\).*/\1/p' "$WORK/jm.out")
+if [ -n "$port" ]; then
+    expect_fail jm-port-in-use "address already in use" "$SLUICE" jobmanager --port "$port"
+    expect_fail tm-wrong-secret "wrong shared secret" env SLUICE_SECRET=other "$SLUICE" taskmanager \
+        --jobmanager "127.0.0.1:$port"
+else
+    echo "FAIL jobmanager did not start:"; cat "$WORK/jm.err"; fails=$((fails + 1))
+fi
+kill "$jm" 2>/dev/null
+wait "$jm"
+[ $? -eq 0 ] || { echo "FAIL jobmanager did not exit cleanly on SIGTERM"; fails=$((fails + 1)); }
+unset SLUICE_SECRET
+
 echo "$passes passed, $fails failed"
 [ "$fails" -eq 0 ]
