@@ -38,6 +38,11 @@ void sl_cli_die(int status, const char *fmt, ...) __attribute__((noreturn, forma
 /* The cluster's shared secret into `secret` (see secret.c). Errors name the file. */
 int sl_cli_load_secret(const sl_config_t *config, char *secret, size_t cap, char *err, size_t errlen);
 
+/* Submits the job to the JobManager at HOST:PORT and waits for it (submit.c). Returns the
+ * command's exit status. */
+struct sl_job_s;
+int sl_cli_submit(struct sl_job_s *job, sl_cli_run_opts_t *o, const char *jm_addr);
+
 int sl_cmd_run(int argc, char **argv);
 int sl_cmd_jobmanager(int argc, char **argv);
 int sl_cmd_taskmanager(int argc, char **argv);

@@ -19,6 +19,8 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "jobmaster/jobmanager.h"
+#include "minicluster/tm_job.h"
+#include "network/net.h"
 #include "taskexecutor/tm_service.h"
 
 static volatile sig_atomic_t stop_requested;
@@ -103,6 +105,22 @@ static void split_address(const char *addr, char *host, size_t hostlen, int *por
     *port = (int)p;
 }
 
+/* DeployJob and CancelJob from the JobMaster go to this TaskManager's job runs. */
+static bool on_job_message(void *arg, sl_rpc_conn_t *conn, sl_rpc_request_t *req, const sl_rpc_msg_t *msg) {
+    sl_tm_jobs_t *jobs = arg;
+    if (msg->body_case == SLUICE__RPC__ENVELOPE__BODY_DEPLOY_JOB && req) {
+        sl_tm_jobs_deploy(jobs, conn, req, msg->deploy_job);
+        return true;
+    }
+    if (msg->body_case == SLUICE__RPC__ENVELOPE__BODY_CANCEL_JOB) {
+        sl_tm_jobs_cancel(jobs, msg->cancel_job->job_id);
+        if (req)
+            sl_rpc_request_discard(req);
+        return true;
+    }
+    return false;
+}
+
 int sl_cmd_taskmanager(int argc, char **argv) {
     sl_cli_run_opts_t o = {0};
     if (sl_config_create(&o.config) != 0)
@@ -134,6 +152,16 @@ int sl_cmd_taskmanager(int argc, char **argv) {
         id = own_id;
     }
     install_signals();
+    /* The data plane first: its port goes with the registration. */
+    const char *data_host = sl_config_str(o.config, "taskmanager.host");
+    sl_net_config_t nc = {.id = id, .secret = (const uint8_t *)secret, .secret_len = strlen(secret),
+                          .host = data_host};
+    sl_net_t *net;
+    sl_tm_jobs_t *jobs;
+    if (sl_net_create(&nc, &net, err, sizeof err) != 0)
+        sl_cli_die(1, "taskmanager %s: data plane: %s", id, err);
+    if (sl_tm_jobs_create(net, &jobs) != 0)
+        sl_cli_die(1, "out of memory");
     sl_tm_service_config_t tc = {
         .id = id,
         .secret = (const uint8_t *)secret,
@@ -142,7 +170,11 @@ int sl_cmd_taskmanager(int argc, char **argv) {
         .cpu_cores = (double)sl_config_int(o.config, "taskmanager.cpu.cores"),
         .memory_bytes = (uint64_t)sl_config_bytes(o.config, "taskmanager.memory.process.size"),
         .heartbeat_interval_ms = (uint32_t)sl_config_duration_ms(o.config, "heartbeat.interval"),
-        .heartbeat_timeout_ms = (uint32_t)sl_config_duration_ms(o.config, "heartbeat.timeout")};
+        .heartbeat_timeout_ms = (uint32_t)sl_config_duration_ms(o.config, "heartbeat.timeout"),
+        .data_host = data_host,
+        .data_port = sl_net_port(net),
+        .on_job_message = on_job_message,
+        .job_arg = jobs};
     sl_tm_service_t *tm;
     int rc = sl_tm_service_create(&tc, &tm);
     if (rc)
@@ -150,15 +182,21 @@ int sl_cmd_taskmanager(int argc, char **argv) {
     uint32_t timeout = (uint32_t)sl_config_duration_ms(o.config, "taskmanager.registration.timeout");
     if ((rc = sl_tm_service_register(tm, host, port, timeout, err, sizeof err)) != 0) {
         sl_tm_service_destroy(tm);
+        sl_tm_jobs_destroy(jobs);
+        sl_net_destroy(net);
         sl_cli_die(1, "taskmanager %s: %s", id, err);
     }
     fprintf(stderr, "taskmanager %s registered with the JobManager at %s:%d, %u slots\n", id, host, port, tc.slots);
-    while (!stop_requested && sl_tm_service_connected(tm))
+    while (!stop_requested && sl_tm_service_connected(tm)) {
+        sl_tm_jobs_running(jobs); /* reaps finished runs */
         nap_ms(100);
+    }
     int status = stop_requested ? 0 : 1;
     if (status)
         fprintf(stderr, "taskmanager %s: lost the JobManager at %s:%d; exiting\n", id, host, port);
+    sl_tm_jobs_destroy(jobs); /* cancels what still runs */
     sl_tm_service_destroy(tm);
+    sl_net_destroy(net);
     sl_config_destroy(o.config);
     return status;
 }

@@ -19,7 +19,8 @@
 static void usage(void) {
     fprintf(stderr,
             "usage: sluice nexmark --query QUERY --events N [--rate EVENTS_PER_S] [--parallelism P] [--redis HOST:PORT]\n"
-            "                      [--output FILE.csv] [--dump-events DIR] [-c FILE] [-D key=value]...\n"
+            "                      [--output FILE.csv] [--dump-events DIR] [--jobmanager HOST:PORT]\n"
+            "                      [-c FILE] [-D key=value]...\n"
             "queries: %s (and 'gen': the generator alone into a discarding sink)\n",
             sl_nexmark_query_names());
 }
@@ -78,7 +79,7 @@ int sl_cmd_nexmark(int argc, char **argv) {
     if (sl_config_create(&o.config) != 0)
         sl_cli_die(1, "out of memory");
     sl_nexmark_opts_t n = {.query = NULL, .events = 0};
-    const char *dump = NULL;
+    const char *dump = NULL, *jobmanager = NULL;
     bool have_events = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -107,6 +108,11 @@ int sl_cmd_nexmark(int argc, char **argv) {
             if (v == NULL)
                 sl_cli_die(2, "option %s needs a value", a);
             dump = v;
+            i++;
+        } else if (strcmp(a, "--jobmanager") == 0) {
+            if (v == NULL)
+                sl_cli_die(2, "option %s needs a value", a);
+            jobmanager = v;
             i++;
         } else if (strcmp(a, "--redis") == 0) {
             if (v == NULL)
@@ -149,7 +155,7 @@ int sl_cmd_nexmark(int argc, char **argv) {
         sl_cli_die(2, "nexmark: %s", err);
     if (dump && dump_events(dump, n.events, n.rate) != 0)
         return 1;
-    int status = sl_cli_execute(job, &o);
+    int status = jobmanager ? sl_cli_submit(job, &o, jobmanager) : sl_cli_execute(job, &o);
     sl_job_destroy(job);
     sl_config_destroy(o.config);
     return status;

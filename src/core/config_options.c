@@ -72,6 +72,8 @@ const sl_option_t sl_options[] = {
      0, NULL},
     {"resourcemanager.slurm.partition", SL_OPT_STRING, "", "Slurm partition for TaskManager jobs (default: the "
      "cluster's)", 0, 0, NULL},
+    {"taskmanager.host", SL_OPT_STRING, "127.0.0.1", "address of a TaskManager's data plane (remote channels)", 0, 0,
+     NULL},
     {"taskmanager.cpu.cores", SL_OPT_INT, "1", "CPU cores of one TaskManager (Slurm: --cpus-per-task)", 1, 4096,
      NULL},
     {"taskmanager.memory.process.size", SL_OPT_MEMORY, "1gb", "memory of one TaskManager process (Slurm: --mem)",

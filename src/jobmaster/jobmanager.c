@@ -10,6 +10,7 @@
 #include "core/alloc.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "jobmaster/dispatcher.h"
 
 #define MAX_POOLS 64
 
@@ -17,6 +18,7 @@ struct sl_jobmanager_s {
     sl_rpc_endpoint_t *ep;
     sl_rm_driver_t *driver;
     sl_rm_service_t *rm;
+    sl_dispatcher_t *dispatcher;
     int port;
     pthread_mutex_t mu; /* guards pools */
     sl_slot_pool_t *pools[MAX_POOLS];
@@ -35,6 +37,8 @@ static sl_slot_pool_t *pool_of(sl_jobmanager_t *jm, const char *job_id) {
 static void handler(sl_rpc_conn_t *conn, sl_rpc_request_t *req, const sl_rpc_msg_t *msg, void *arg) {
     sl_jobmanager_t *jm = arg;
     if (jm->rm && sl_rm_service_handle(jm->rm, conn, req, msg))
+        return;
+    if (jm->dispatcher && sl_dispatcher_handle(jm->dispatcher, conn, req, msg))
         return;
     if (msg->body_case == SLUICE__RPC__ENVELOPE__BODY_OFFER_SLOTS && req) {
         pthread_mutex_lock(&jm->mu);
@@ -138,6 +142,8 @@ int sl_jobmanager_start(const sl_jobmanager_config_t *cfg, sl_jobmanager_t **out
         if ((rc = create_rm(jm, cfg)) != 0)
             snprintf(err, errlen, "cannot start the ResourceManager: %s", sl_strerror(rc));
     }
+    if (rc == 0)
+        rc = sl_dispatcher_create(jm, &jm->dispatcher);
     if (rc) {
         if (err[0] == '\0')
             snprintf(err, errlen, "%s", sl_strerror(rc));
@@ -176,8 +182,10 @@ void sl_jobmanager_tick(sl_jobmanager_t *jm) { sl_rm_service_tick(jm->rm); }
 void sl_jobmanager_stop(sl_jobmanager_t *jm) {
     if (jm == NULL)
         return;
-    /* The endpoint first: no callback may reach the ResourceManager while it goes away. */
+    /* The endpoint first: no callback may reach the Dispatcher or the ResourceManager while
+     * they go away, and JobMasters waiting on calls get them canceled. */
     sl_rpc_endpoint_stop(jm->ep);
+    sl_dispatcher_destroy(jm->dispatcher);
     sl_rm_service_destroy(jm->rm);
     sl_rm_driver_destroy(jm->driver);
     sl_rpc_endpoint_destroy(jm->ep);

@@ -1,8 +1,6 @@
-/* The JobManager process: one RPC endpoint hosting the ResourceManager (with its driver) and
- * the SlotPools of running jobs, and routing each message to the one it is for.
- *
- * Job submission and deployment to TaskManagers come next (docs/architecture.md); this is the
- * cluster side of the slot protocol that they build on. */
+/* The JobManager process: one RPC endpoint hosting the ResourceManager (with its driver), the
+ * Dispatcher with its JobMasters, and their SlotPools, routing each message to the one it is
+ * for. */
 #ifndef SL_JOBMASTER_JOBMANAGER_H
 #define SL_JOBMASTER_JOBMANAGER_H
 

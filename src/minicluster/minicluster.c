@@ -53,7 +53,19 @@ typedef struct {
     const sl_restore_plan_t *restore; /* NULL: a fresh start */
     atomic_uint finished;
     atomic_uint failed;
+    const sl_minicluster_placement_t *pl; /* NULL: every subtask runs here */
 } cluster_t;
+
+static bool is_local(const cluster_t *c, uint32_t i) {
+    return c->pl == NULL || (i < c->pl->nslots && c->pl->local[i]);
+}
+
+/* A task slot that was never deployed here (another TaskManager runs it) is all zero. */
+static bool is_deployed(const sl_task_t *t) { return t->graph != NULL; }
+
+static bool cancel_asked(const cluster_t *c) {
+    return cancel_requested || (c->pl && c->pl->cancel && *c->pl->cancel);
+}
 
 static sl_channel_t *channel_at(edge_channels_t *ec, uint32_t i, uint32_t j) {
     return ec->forward ? &ec->channels[i] : &ec->channels[(size_t)i * ec->dst_par + j];
@@ -90,6 +102,24 @@ static void on_ack(void *arg, sl_task_ack_t *ack) {
         sl_free(m);
         sl_task_ack_free(ack); /* the checkpoint will time out */
     }
+}
+
+/* Channels of edge e with one end here and the other elsewhere go to the placement's bridge
+ * (after the tasks exist: it binds the remote end's mailbox and data may flow at once). */
+static int bridge_edge(cluster_t *c, uint32_t e, char *err, size_t errlen) {
+    edge_channels_t *ec = &c->edges[e];
+    if (c->pl == NULL || ec->forward) /* forward: producer and consumer share a slot */
+        return 0;
+    for (uint32_t p = 0; p < ec->src_par; p++)
+        for (uint32_t q = 0; q < ec->dst_par; q++) {
+            bool lp = is_local(c, p), lq = is_local(c, q);
+            if (lp == lq)
+                continue;
+            int rc = c->pl->bridge(c->pl->arg, e, p, q, channel_at(ec, p, q), lp, err, errlen);
+            if (rc)
+                return rc;
+        }
+    return 0;
 }
 
 static int create_edges(cluster_t *c, char *err, size_t errlen) {
@@ -237,6 +267,8 @@ static void collect_progress(cluster_t *c, sl_vertex_progress_t *vp) {
         p->parallelism = vx->parallelism;
         for (uint32_t i = 0; i < vx->parallelism; i++) {
             sl_task_t *t = &c->tasks[v][i];
+            if (!is_deployed(t))
+                continue;
             p->records_in += atomic_load_explicit(&t->records_in, memory_order_relaxed);
             p->records_out += atomic_load_explicit(&t->records_out, memory_order_relaxed);
             p->backpressured_ms += atomic_load_explicit(&t->backpressured_ms, memory_order_relaxed);
@@ -252,7 +284,8 @@ static void collect_progress(cluster_t *c, sl_vertex_progress_t *vp) {
 static void cancel_all(cluster_t *c) {
     for (uint32_t v = 0; v < c->g->nvertices; v++)
         for (uint32_t i = 0; i < c->g->vertices[v].parallelism; i++)
-            sl_task_cancel(&c->tasks[v][i]);
+            if (is_deployed(&c->tasks[v][i]))
+                sl_task_cancel(&c->tasks[v][i]);
 }
 
 /* Finds the root cause: the first failed task's message. */
@@ -267,7 +300,10 @@ static void first_failure(cluster_t *c, sl_job_result_t *r) {
 }
 
 static void teardown(cluster_t *c, uint32_t deployed_vertices) {
-    /* Channels first: queued buffers go back to the writers' pools before pools are freed. */
+    /* Bridges first (the network thread lets go of the channels), then channels: queued
+     * buffers go back to the writers' pools before pools are freed. */
+    if (c->pl && c->pl->unbridge)
+        c->pl->unbridge(c->pl->arg);
     for (uint32_t e = 0; e < c->nedges; e++) {
         edge_channels_t *ec = &c->edges[e];
         size_t n = ec->forward ? ec->src_par : (size_t)ec->src_par * ec->dst_par;
@@ -305,6 +341,10 @@ static int check_slots(cluster_t *c, char *err, size_t errlen) {
         if (c->g->vertices[v].parallelism > need)
             need = c->g->vertices[v].parallelism;
     uint32_t have = c->ntms * c->slots_per_tm;
+    if (c->pl && need > c->pl->nslots) {
+        snprintf(err, errlen, "the job needs %u slots, its placement has %u", need, c->pl->nslots);
+        return SL_ENOSLOT;
+    }
     if (need > have) {
         snprintf(err, errlen,
                  "the job needs %u slots but the mini-cluster has %u (%u TaskManagers x %u slots): raise "
@@ -358,12 +398,18 @@ static int deploy(cluster_t *c, uint32_t *deployed, char *err, size_t errlen) {
         *deployed = v + 1;
         if (c->tasks[v] == NULL)
             return SL_ENOMEM;
-        for (uint32_t i = 0; i < c->g->vertices[v].parallelism; i++)
+        for (uint32_t i = 0; i < c->g->vertices[v].parallelism; i++) {
+            if (!is_local(c, i))
+                continue;
             if ((rc = deploy_task(c, v, i, err, errlen)) != 0)
                 return rc;
-        c->ntasks += c->g->vertices[v].parallelism;
+            c->ntasks++;
+        }
     }
-    return 0;
+    /* Bridges last: a remote channel may deliver at once, into a task that must exist. */
+    for (uint32_t e = 0; e < c->nedges && rc == 0; e++)
+        rc = bridge_edge(c, e, err, errlen);
+    return rc;
 }
 
 /* One attempt: deploy, run until every task ended, join. Returns a deployment error, or 0
@@ -388,7 +434,8 @@ static int run_attempt(cluster_t *c, sl_progress_cb cb, void *cb_arg, int64_t in
     uint32_t n = 0;
     for (uint32_t v = 0; all && v < g->nvertices; v++)
         for (uint32_t i = 0; i < g->vertices[v].parallelism; i++)
-            all[n++] = &c->tasks[v][i];
+            if (is_deployed(&c->tasks[v][i]))
+                all[n++] = &c->tasks[v][i];
     if (c->coordinator)
         sl_coordinator_set_tasks(c->coordinator, all, n);
     uint32_t started = 0;
@@ -413,8 +460,8 @@ static int run_attempt(cluster_t *c, sl_progress_cb cb, void *cb_arg, int64_t in
                 sl_coordinator_stop(c->coordinator);
             sl_coordinator_tick(c->coordinator, sl_monotonic_ms());
         }
-        if (atomic_load(&c->failed) > 0 || (cancel_requested && !canceled)) {
-            canceled = canceled || cancel_requested;
+        if (atomic_load(&c->failed) > 0 || (cancel_asked(c) && !canceled)) {
+            canceled = canceled || cancel_asked(c);
             cancel_all(c);
         }
         if (cb && vp && interval_ms > 0 && sl_monotonic_ms() >= next) {
@@ -423,8 +470,12 @@ static int run_attempt(cluster_t *c, sl_progress_cb cb, void *cb_arg, int64_t in
             next = sl_monotonic_ms() + interval_ms;
         }
     }
-    for (uint32_t k = 0; k < n; k++)
+    for (uint32_t k = 0; k < n; k++) {
         sl_task_join(all[k]);
+        if (c->pl && c->pl->on_task_final)
+            c->pl->on_task_final(c->pl->arg, all[k]->vertex->id, all[k]->index, (int)sl_task_state(all[k]),
+                                 all[k]->error);
+    }
     /* Acknowledgements still queued belong to an aborted checkpoint. */
     sl_mail_t m;
     while (sl_mailbox_take_mail(&c->done, &m))
@@ -528,6 +579,16 @@ int sl_minicluster_run(const sl_config_t *config, const sl_job_graph_t *g, void 
         sl_coordinator_destroy(&co);
     }
     sl_restore_plan_free(&plan);
+    remove_rocksdb_parent(config);
+    return rc;
+}
+
+int sl_minicluster_run_placed(const sl_config_t *config, const sl_job_graph_t *g, void *user_lib,
+                              const sl_minicluster_placement_t *pl, sl_job_result_t *result) {
+    memset(result, 0, sizeof *result);
+    /* One TaskManager (this process) holding the placement's local slots. */
+    cluster_t c = {.g = g, .config = config, .user_lib = user_lib, .pl = pl, .ntms = 1, .slots_per_tm = pl->nslots};
+    int rc = run_attempt(&c, NULL, NULL, 0, sl_monotonic_ms(), result);
     remove_rocksdb_parent(config);
     return rc;
 }

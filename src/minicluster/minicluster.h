@@ -53,6 +53,29 @@ typedef struct sl_job_result_s {
 int sl_minicluster_run(const struct sl_config_s *config, const sl_job_graph_t *g, void *user_lib,
                        sl_progress_cb cb, void *cb_arg, int64_t progress_interval_ms, sl_job_result_t *result);
 
+/* Part of a job in this process (a TaskManager of a cluster): subtask i of every vertex runs
+ * here when local[i]; a channel with exactly one end here is handed to `bridge`, which
+ * connects its other end over the data plane (exported for a local producer, imported for a
+ * local consumer) and binds the remote side's mailbox; `unbridge` undoes every bridge before
+ * the channels go. Checkpointing and restarts are the JobMaster's business, not this run's. */
+struct sl_channel_s;
+typedef struct sl_minicluster_placement_s {
+    uint32_t nslots;
+    const uint8_t *local;
+    int (*bridge)(void *arg, uint32_t edge, uint32_t producer, uint32_t consumer, struct sl_channel_s *ch,
+                  int local_producer, char *err, size_t errlen);
+    void (*unbridge)(void *arg);
+    /* Every local task's final state (sl_task_state_t) and error, once it ended. */
+    void (*on_task_final)(void *arg, uint32_t vertex, uint32_t subtask, int state, const char *error);
+    void *arg;
+    volatile int *cancel; /* set non-zero to cancel this run */
+} sl_minicluster_placement_t;
+
+/* Runs the local subtasks of `g` as placed, until they all ended. Returns 0 with
+ * result->status set, or a deployment error. */
+int sl_minicluster_run_placed(const struct sl_config_s *config, const sl_job_graph_t *g, void *user_lib,
+                              const sl_minicluster_placement_t *pl, sl_job_result_t *result);
+
 /* Async-signal-safe: asks the running job (if any) to cancel. */
 void sl_minicluster_request_cancel(void);
 

@@ -41,6 +41,8 @@ void sl_channel_destroy(sl_channel_t *c) {
     pthread_mutex_destroy(&c->mu);
     sl_free(c->q);
     c->q = NULL;
+    sl_free(c->failure);
+    c->failure = NULL;
 }
 
 static int grow(sl_channel_t *c) {
@@ -128,4 +130,22 @@ uint32_t sl_channel_backlog(sl_channel_t *c) {
     uint32_t n = c->len;
     pthread_mutex_unlock(&c->mu);
     return n;
+}
+
+int sl_channel_fail(sl_channel_t *c, const char *msg) {
+    char *m = sl_strdup(msg ? msg : "remote producer failed");
+    pthread_mutex_lock(&c->mu);
+    if (c->failure == NULL)
+        c->failure = m;
+    else
+        sl_free(m);
+    pthread_mutex_unlock(&c->mu);
+    return sl_channel_event(c, SL_CH_END, 0);
+}
+
+const char *sl_channel_failure(sl_channel_t *c) {
+    pthread_mutex_lock(&c->mu);
+    const char *f = c->failure;
+    pthread_mutex_unlock(&c->mu);
+    return f;
 }

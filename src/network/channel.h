@@ -54,6 +54,9 @@ typedef struct sl_channel_s {
     bool ended;
     /* Statistics, relaxed. */
     atomic_uint_fast64_t buffers_sent;
+    /* Why the producer side failed (a remote producer lost), or NULL; set with the END that
+     * follows it, so a consumer seeing END checks it and fails instead of finishing. */
+    char *failure;
 } sl_channel_t;
 
 int sl_channel_init(sl_channel_t *c, uint32_t credit, sl_mailbox_t *producer, sl_mailbox_t *consumer,
@@ -68,6 +71,10 @@ static inline bool sl_channel_has_credit(sl_channel_t *c) {
 int sl_channel_send(sl_channel_t *c, sl_buffer_t *buf);
 /* Producer: enqueues an event (watermark, idle, end). */
 int sl_channel_event(sl_channel_t *c, sl_channel_entry_kind_t kind, int64_t value);
+/* Producer side (the network thread of a remote channel): ends the channel as failed. */
+int sl_channel_fail(sl_channel_t *c, const char *msg);
+/* Consumer: the failure message after an END, or NULL for a normal end. */
+const char *sl_channel_failure(sl_channel_t *c);
 /* Consumer: pops the next entry; returns 1, or 0 when empty. When the channel is left
  * non-empty it stays in the consumer's ready queue. */
 int sl_channel_poll(sl_channel_t *c, sl_channel_entry_t *e);

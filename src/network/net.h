@@ -95,6 +95,12 @@ int sl_net_import(sl_net_t *net, const char *host, int port, const char *peer_id
  * between writes (or on its periodic work) and fails. Any thread. */
 int sl_net_channel_error(sl_net_channel_t *c, char *msg, size_t msglen);
 
+/* An exported channel whose producer ended: waits until its END went to the connection (what
+ * the producer wrote is then on its way), the channel failed, or `timeout_ms` passed
+ * (SL_ETIMEDOUT: the consumer never asked for it). Imported channels return at once. Call
+ * before sl_net_channel_close when the producer finished normally. Not on the loop thread. */
+int sl_net_channel_flush(sl_net_channel_t *c, int64_t timeout_ms);
+
 /* Unregisters the channel (an import still receiving sends CANCEL to the producer) and frees
  * the handle; waits for socket writes of its buffers to complete, so the caller may then
  * destroy `ch` and its pool. NULL is a no-op. */

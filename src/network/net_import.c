@@ -67,7 +67,7 @@ void sl__net_import_fail(sl_net_channel_t *im, int code, const char *msg) {
     }
     im->ended = 1;
     if (sl__net_channel_set_error(im, code, "%s", msg))
-        sl_channel_event(im->ch, SL_CH_END, 0); /* wakes a consumer that waits for input */
+        sl_channel_fail(im->ch, im->msg); /* the consumer sees END and fails with the cause */
 }
 
 /* The channel a frame is for, if it is still an open import of this connection. */

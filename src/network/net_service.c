@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <sluice/error.h>
 
@@ -183,6 +184,35 @@ static void close_on_loop(void *arg) {
     c->closing = 1;
     if (c->inflight == 0)
         sl__net_channel_closed(c);
+}
+
+typedef struct {
+    sl_net_channel_t *c;
+    int done;
+} flush_arg_t;
+
+static void flush_check_on_loop(void *arg) {
+    flush_arg_t *a = arg;
+    sl_net_channel_t *c = a->c;
+    a->done = c->kind != SL_NET_EXPORT || c->end_sent || c->discard ||
+              atomic_load_explicit(&c->error, memory_order_relaxed) != 0;
+}
+
+int sl_net_channel_flush(sl_net_channel_t *c, int64_t timeout_ms) {
+    if (!c)
+        return 0;
+    int64_t end = sl_monotonic_ms() + timeout_ms;
+    for (;;) {
+        flush_arg_t a = {c, 0};
+        if (sl__net_run(c->net, flush_check_on_loop, &a) != 0)
+            return SL_ECANCELED;
+        if (a.done)
+            return atomic_load(&c->error) ? atomic_load(&c->error) : 0;
+        if (sl_monotonic_ms() >= end)
+            return SL_ETIMEDOUT;
+        struct timespec ts = {0, 2 * 1000000};
+        nanosleep(&ts, NULL);
+    }
 }
 
 void sl_net_channel_close(sl_net_channel_t *c) {

@@ -26,6 +26,8 @@ typedef struct {
     uint8_t *slots;           /* slot_state_t */
     char worker[48];          /* the driver's id when we started it, else "" */
     bool stopping;            /* we stopped it (idle): its going away is no loss */
+    char data_host[128];      /* its data plane */
+    int data_port;
     int64_t idle_since;       /* monotonic ms; 0 = busy */
 } tm_t;
 
@@ -270,6 +272,8 @@ static void on_register(sl_rm_service_t *rm, sl_rpc_conn_t *conn, sl_rpc_request
     t->conn = conn;
     t->nslots = m->num_slots;
     t->idle_since = sl_monotonic_ms();
+    snprintf(t->data_host, sizeof t->data_host, "%s", m->data_host);
+    t->data_port = (int)m->data_port;
     claim_starting(rm, t);
     rm->tms[rm->ntms++] = t;
     for (uint32_t i = 0; i < rm->nunwatch; i++)
@@ -505,6 +509,20 @@ void sl_rm_service_tick(sl_rm_service_t *rm) {
     if (rm->cfg.idle_timeout_ms)
         stop_idle(rm, now);
     pthread_mutex_unlock(&rm->mu);
+}
+
+int sl_rm_service_tm_info(sl_rm_service_t *rm, const char *tm_id, char *host, size_t hostlen, int *port,
+                          sl_rpc_conn_t **conn) {
+    pthread_mutex_lock(&rm->mu);
+    tm_t *t = find_tm(rm, tm_id);
+    if (t) {
+        snprintf(host, hostlen, "%s", t->data_host);
+        *port = t->data_port;
+        sl_rpc_conn_ref(t->conn);
+        *conn = t->conn;
+    }
+    pthread_mutex_unlock(&rm->mu);
+    return t ? 0 : SL_ENOENT;
 }
 
 sl_rm_stats_t sl_rm_service_stats(sl_rm_service_t *rm) {

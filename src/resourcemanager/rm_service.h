@@ -62,6 +62,11 @@ void sl_rm_service_cancel_request(sl_rm_service_t *rm, const char *allocation_id
 /* Any thread: the JobMaster gives a slot back (FreeSlot to its TaskManager). */
 int sl_rm_service_free_slot(sl_rm_service_t *rm, const char *tm_id, const char *allocation_id);
 
+/* Any thread: a registered TaskManager's data-plane address and a reference to its connection
+ * (release with sl_rpc_conn_unref). SL_ENOENT when it is not registered (any more). */
+int sl_rm_service_tm_info(sl_rm_service_t *rm, const char *tm_id, char *host, size_t hostlen, int *port,
+                          sl_rpc_conn_t **conn);
+
 /* Owner thread, every ~100 ms: driver events, request timeouts, starting and stopping
  * TaskManagers. */
 void sl_rm_service_tick(sl_rm_service_t *rm);

@@ -38,7 +38,7 @@ int sl_rpc_frame_pack(uint8_t kind, const ProtobufCMessage *msg, uint32_t max_fr
 }
 
 static int known_body(int c) {
-    return c >= SLUICE__RPC__ENVELOPE__BODY_ERROR && c <= SLUICE__RPC__ENVELOPE__BODY_ECHO;
+    return c >= SLUICE__RPC__ENVELOPE__BODY_ERROR && c <= SLUICE__RPC__ENVELOPE__BODY_DEPLOY_JOB;
 }
 
 /* protobuf-c accepts an overlong encoding of the invalid field number 0 (bytes 80 00) and keeps
@@ -117,7 +117,7 @@ const char *sl_rpc_body_name(int body_case) {
                                   "slot_report", "request_slot", "offer_slots", "offer_slots_ack",
                                   "submit_task", "cancel_task", "task_state_update", "submit_job",
                                   "job_status", "list_jobs", "job_list", "cancel_job",
-                                  "free_slot", "disconnect", "ack", "echo"};
+                                  "free_slot", "disconnect", "ack", "echo", "deploy_job"};
     if (body_case == SLUICE__RPC__ENVELOPE__BODY__NOT_SET)
         return "none";
     if (!known_body(body_case))

@@ -437,6 +437,11 @@ static int handle_entry(sl_task_t *t, sl_channel_t *ch, const sl_channel_entry_t
         ch->idle = true;
         return update_watermark(t);
     case SL_CH_END: {
+        const char *failure = sl_channel_failure(ch);
+        if (failure) { /* a remote producer was lost: this input did not really end */
+            snprintf(t->error, sizeof t->error, "input channel %u: %.900s", ch->index, failure);
+            return SL_EIO;
+        }
         ch->ended = true;
         int rc = 0;
         if (++t->ended_per_input[ch->input] == t->nin_per_input[ch->input] && t->ops[0]->vt->end_input) {

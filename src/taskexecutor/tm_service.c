@@ -181,6 +181,8 @@ static void handler(sl_rpc_conn_t *conn, sl_rpc_request_t *req, const sl_rpc_msg
         }
         return;
     default:
+        if (tm->cfg.on_job_message && tm->cfg.on_job_message(tm->cfg.job_arg, conn, req, msg))
+            return;
         break;
     }
     if (req)
@@ -247,6 +249,8 @@ static int register_once(sl_tm_service_t *tm, char *err, size_t errlen) {
     r.num_slots = tm->cfg.slots;
     r.cpu_cores = tm->cfg.cpu_cores;
     r.memory_bytes = tm->cfg.memory_bytes;
+    r.data_host = (char *)(tm->cfg.data_host ? tm->cfg.data_host : "");
+    r.data_port = (uint32_t)tm->cfg.data_port;
     sl_rpc_msg_t env = SLUICE__RPC__ENVELOPE__INIT, *resp = NULL;
     env.body_case = SLUICE__RPC__ENVELOPE__BODY_REGISTER_TASK_MANAGER;
     env.register_task_manager = &r;

@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "rpc/rpc.h"
+
 #define SL_TM_MAX_SLOTS 4096
 
 typedef struct sl_tm_service_s sl_tm_service_t;
@@ -29,6 +31,12 @@ typedef struct sl_tm_service_config_s {
     uint64_t memory_bytes;
     uint32_t heartbeat_interval_ms; /* to watch the JobManager */
     uint32_t heartbeat_timeout_ms;
+    const char *data_host;          /* the data plane's address, sent with the registration */
+    int data_port;
+    /* Messages about jobs (DeployJob, CancelJob), on the loop thread; returns true when it
+     * handled the message. May be NULL. */
+    bool (*on_job_message)(void *arg, sl_rpc_conn_t *conn, sl_rpc_request_t *req, const sl_rpc_msg_t *msg);
+    void *job_arg;
 } sl_tm_service_config_t;
 
 typedef enum { SL_TM_SLOT_FREE = 0, SL_TM_SLOT_ALLOCATED, SL_TM_SLOT_ACTIVE } sl_tm_slot_state_t;

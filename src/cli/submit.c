@@ -1,0 +1,145 @@
+/* `--jobmanager HOST:PORT` on `sluice nexmark` and `sluice run`: the job goes to a cluster
+ * instead of the embedded mini-cluster. The finalized graph travels encoded, the
+ * configuration as "key=value" lines (what was set, not the defaults), the job library as a
+ * path the TaskManagers load; then the JobManager is asked for the job's state until it ends. */
+#include <sluice/error.h>
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api/job_internal.h"
+#include "cli/cli.h"
+#include "core/alloc.h"
+#include "core/bytes.h"
+#include "core/config.h"
+#include "graph/job_graph_codec.h"
+#include "rpc/rpc.h"
+
+static int add_line(void *arg, const char *key, const char *value, bool is_default) {
+    sl_bytes_t *b = arg;
+    if (!is_default) {
+        sl_bytes_put(b, key, strlen(key));
+        sl_bytes_put_u8(b, '=');
+        sl_bytes_put(b, value, strlen(value));
+        sl_bytes_put_u8(b, '\n');
+    }
+    return 0;
+}
+
+static int submit(sl_rpc_conn_t *conn, sl_job_t *job, const sl_bytes_t *graph, const sl_bytes_t *config,
+                  char *job_id, size_t idlen, char *err, size_t errlen) {
+    Sluice__Rpc__SubmitJob s = SLUICE__RPC__SUBMIT_JOB__INIT;
+    s.name = job->graph.name;
+    s.job_graph = (ProtobufCBinaryData){graph->len, graph->data};
+    s.config = (ProtobufCBinaryData){config->len, config->data};
+    if (job->graph.library) {
+        s.job_library_case = SLUICE__RPC__SUBMIT_JOB__JOB_LIBRARY_LIBRARY_PATH;
+        s.library_path = job->graph.library;
+    }
+    sl_rpc_msg_t env = SLUICE__RPC__ENVELOPE__INIT, *resp = NULL;
+    env.body_case = SLUICE__RPC__ENVELOPE__BODY_SUBMIT_JOB;
+    env.submit_job = &s;
+    int rc = sl_rpc_call_sync(conn, &env, 30000, &resp);
+    if (rc == 0 && resp->body_case == SLUICE__RPC__ENVELOPE__BODY_JOB_STATUS)
+        snprintf(job_id, idlen, "%s", resp->job_status->job_id);
+    else
+        snprintf(err, errlen, "the JobManager refused the job: %s",
+                 resp && resp->body_case == SLUICE__RPC__ENVELOPE__BODY_ERROR ? resp->error->message
+                                                                              : sl_strerror(rc ? rc : SL_EPROTO));
+    sl_rpc_msg_free(resp);
+    return rc ? rc : job_id[0] ? 0 : SL_EPROTO;
+}
+
+/* Polls the job's state until it ends; returns the exit status of the command. */
+static int wait_for(sl_rpc_conn_t *conn, const char *job_id, const char *name) {
+    for (;;) {
+        Sluice__Rpc__JobStatus q = SLUICE__RPC__JOB_STATUS__INIT;
+        q.job_id = (char *)job_id;
+        sl_rpc_msg_t env = SLUICE__RPC__ENVELOPE__INIT, *resp = NULL;
+        env.body_case = SLUICE__RPC__ENVELOPE__BODY_JOB_STATUS;
+        env.job_status = &q;
+        int rc = sl_rpc_call_sync(conn, &env, 10000, &resp);
+        if (rc || resp->body_case != SLUICE__RPC__ENVELOPE__BODY_JOB_STATUS) {
+            fprintf(stderr, "sluice: lost track of job %s: %s\n", job_id, sl_strerror(rc ? rc : SL_EPROTO));
+            sl_rpc_msg_free(resp);
+            return 1;
+        }
+        Sluice__Rpc__JobStatus *s = resp->job_status;
+        int st = -1;
+        if (s->state == SLUICE__RPC__JOB_STATE__JOB_FINISHED) {
+            fprintf(stderr, "job '%s' (%s) finished in %.1f s on the cluster\n", name, job_id,
+                    (double)(s->end_time_ms - s->start_time_ms) / 1000.0);
+            st = 0;
+        } else if (s->state == SLUICE__RPC__JOB_STATE__JOB_FAILED) {
+            fprintf(stderr, "sluice: job '%s' (%s) failed: %s\n", name, job_id,
+                    s->error && s->error->message ? s->error->message : "unknown cause");
+            st = 1;
+        } else if (s->state == SLUICE__RPC__JOB_STATE__JOB_CANCELED) {
+            fprintf(stderr, "sluice: job '%s' (%s) canceled\n", name, job_id);
+            st = 130;
+        }
+        sl_rpc_msg_free(resp);
+        if (st >= 0)
+            return st;
+        struct timespec ts = {0, 200 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static void split(const char *addr, char *host, size_t hostlen, int *port) {
+    const char *colon = strrchr(addr, ':');
+    char *end;
+    long p = colon ? strtol(colon + 1, &end, 10) : -1;
+    if (colon == NULL || colon == addr || *end != '\0' || p <= 0 || p > 65535)
+        sl_cli_die(2, "--jobmanager must be HOST:PORT, not '%s'", addr);
+    snprintf(host, hostlen, "%.*s", (int)(colon - addr), addr);
+    *port = (int)p;
+}
+
+int sl_cli_submit(sl_job_t *job, sl_cli_run_opts_t *o, const char *jm_addr) {
+    if (sl_job_error(job))
+        sl_cli_die(2, "invalid job: %s", sl_job_error(job));
+    char err[1024] = "", host[256], secret[256], job_id[64] = "";
+    int port;
+    split(jm_addr, host, sizeof host, &port);
+    uint32_t par = job->parallelism ? job->parallelism : (uint32_t)sl_config_int(o->config, "parallelism.default");
+    job->graph.max_parallelism = (uint32_t)sl_config_int(o->config, "pipeline.max-parallelism");
+    if (sl_job_graph_finalize(&job->graph, par, true, err, sizeof err) != 0)
+        sl_cli_die(2, "invalid job: %s", err);
+    sl_bytes_t graph = {0}, config;
+    sl_bytes_init(&config);
+    if (sl_job_graph_encode(&job->graph, &graph.data, &graph.len) != 0 ||
+        sl_config_for_each(o->config, add_line, &config) != 0 || config.err)
+        sl_cli_die(1, "cannot encode the job");
+    if (sl_cli_load_secret(o->config, secret, sizeof secret, err, sizeof err) != 0)
+        sl_cli_die(1, "%s", err);
+    signal(SIGPIPE, SIG_IGN);
+    char id[64];
+    snprintf(id, sizeof id, "cli-%ld", (long)getpid());
+    sl_rpc_endpoint_config_t ec = {.id = id, .role = "cli", .secret = (const uint8_t *)secret,
+                                   .secret_len = strlen(secret)};
+    sl_rpc_endpoint_t *ep;
+    sl_rpc_conn_t *conn;
+    if (sl_rpc_endpoint_create(&ec, &ep) != 0 || sl_rpc_endpoint_start(ep) != 0)
+        sl_cli_die(1, "cannot start an RPC endpoint");
+    int status = 1;
+    if (sl_rpc_connect(ep, host, port, 10000, &conn, err, sizeof err) != 0) {
+        fprintf(stderr, "sluice: %s\n", err);
+    } else {
+        if (submit(conn, job, &graph, &config, job_id, sizeof job_id, err, sizeof err) == 0) {
+            fprintf(stderr, "job '%s' submitted to %s as %s\n", job->graph.name, jm_addr, job_id);
+            status = wait_for(conn, job_id, job->graph.name);
+        } else {
+            fprintf(stderr, "sluice: %s\n", err);
+        }
+        sl_rpc_conn_close(conn);
+    }
+    sl_rpc_endpoint_destroy(ep);
+    sl_free(graph.data);
+    sl_bytes_destroy(&config);
+    return status;
+}
