@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "core/alloc.h"
+#include "core/config.h"
 #include "core/log.h"
 #include "core/mailbox.h"
 #include "graph/job_graph_codec.h"
@@ -29,6 +30,8 @@ typedef struct job_s {
     pthread_mutex_t mu;        /* error */
     char error[1024];
     atomic_uint finished, failed, canceled;
+    _Atomic uint32_t attempt;  /* reports of other attempts are stale */
+    int64_t restarts, restart_delay_ms;
     volatile int cancel;
     pthread_t thread;
     struct job_s *next;
@@ -92,6 +95,7 @@ static int deploy_to(job_t *j, const tm_ref_t *tm, const sl_slot_t *slots, const
     m.subtasks = subtasks;
     m.n_placement = j->nslots;
     m.placement = ptrs;
+    m.attempt = atomic_load(&j->attempt);
     sl_rpc_msg_t env = SLUICE__RPC__ENVELOPE__INIT, *resp = NULL;
     env.body_case = SLUICE__RPC__ENVELOPE__BODY_DEPLOY_JOB;
     env.deploy_job = &m;
@@ -166,30 +170,66 @@ static int watch(job_t *j, sl_slot_pool_t *p, char *err, size_t errlen) {
     return atomic_load(&j->failed) ? SL_EFAILED : 0;
 }
 
-static void *job_main(void *arg) {
-    job_t *j = arg;
-    char err[1024] = "";
+/* One attempt: slots, deployment, watching; on failure the TaskManagers are told to cancel. */
+static int run_once(job_t *j, char *err, size_t errlen) {
     sl_slot_pool_t *p = NULL;
     tm_ref_t *at = sl_calloc(j->nslots, sizeof *at), *tms = sl_calloc(j->nslots, sizeof *tms);
     uint32_t ntms = 0;
     int rc = at && tms ? sl_slot_pool_create(sl_jobmanager_rm(j->d->jm), j->id, j->nslots, &p) : SL_ENOMEM;
     if (rc == 0 && (rc = sl_jobmanager_add_pool(j->d->jm, p)) != 0)
-        snprintf(err, sizeof err, "too many jobs at once");
+        snprintf(err, errlen, "too many jobs at once");
     if (rc == 0)
-        rc = gather_slots(j, p, at, tms, &ntms, err, sizeof err);
+        rc = gather_slots(j, p, at, tms, &ntms, err, errlen);
     const sl_slot_t *slots = NULL;
     if (p)
         sl_slot_pool_slots(p, &slots);
     for (uint32_t k = 0; rc == 0 && k < ntms; k++)
-        rc = deploy_to(j, &tms[k], slots, at, err, sizeof err);
+        rc = deploy_to(j, &tms[k], slots, at, err, errlen);
     if (rc == 0) {
         atomic_store(&j->state, SLUICE__RPC__JOB_STATE__JOB_RUNNING);
-        SL_INFO("job %s (%s): %u subtasks running on %u TaskManagers", j->id, j->name, j->ntasks, ntms);
-        rc = watch(j, p, err, sizeof err);
+        SL_INFO("job %s (%s) attempt %u: %u subtasks running on %u TaskManagers", j->id, j->name,
+                atomic_load(&j->attempt), j->ntasks, ntms);
+        rc = watch(j, p, err, errlen);
     }
     if (rc && ntms) {
         cancel_on(j, tms, ntms);
-        for (int i = 0; i < 200 && reported(j) < j->ntasks; i++) /* their final reports, briefly */
+        for (int i = 0; i < 60 && reported(j) < j->ntasks; i++) /* their last reports, briefly */
+            nap_ms(50);
+    }
+    if (p) {
+        sl_jobmanager_remove_pool(j->d->jm, p);
+        sl_slot_pool_destroy(p);
+    }
+    for (uint32_t k = 0; k < ntms; k++)
+        sl_rpc_conn_unref(tms[k].conn);
+    sl_free(at);
+    sl_free(tms);
+    return rc;
+}
+
+/* Attempts until one succeeds, the job is canceled, or the restart strategy gives up
+ * (restart-strategy.fixed-delay.*; without checkpoints a restart starts from scratch). */
+static void *job_main(void *arg) {
+    job_t *j = arg;
+    char err[1024] = "";
+    int rc;
+    for (int64_t attempt = 0;; attempt++) {
+        atomic_store(&j->finished, 0);
+        atomic_store(&j->failed, 0);
+        atomic_store(&j->canceled, 0);
+        atomic_store(&j->attempt, (uint32_t)attempt);
+        err[0] = '\0';
+        rc = run_once(j, err, sizeof err);
+        if (rc == 0 || j->cancel || attempt >= j->restarts)
+            break;
+        pthread_mutex_lock(&j->mu);
+        const char *why = j->error[0] ? j->error : err[0] ? err : sl_strerror(rc);
+        SL_WARN("job %s (%s) failed: %s; restart %lld of %lld", j->id, j->name, why, (long long)attempt + 1,
+                (long long)j->restarts);
+        j->error[0] = '\0';
+        pthread_mutex_unlock(&j->mu);
+        atomic_store(&j->state, SLUICE__RPC__JOB_STATE__JOB_RESTARTING);
+        for (int64_t t = 0; t < j->restart_delay_ms && !j->cancel; t += 50)
             nap_ms(50);
     }
     if (rc == SL_ECANCELED && !atomic_load(&j->failed)) {
@@ -203,14 +243,6 @@ static void *job_main(void *arg) {
     j->end_ms = sl_wall_ms();
     SL_INFO("job %s (%s) %s%s%s", j->id, j->name, rc == 0 ? "finished" : rc == SL_ECANCELED ? "canceled" : "failed",
             j->error[0] ? ": " : "", j->error);
-    if (p) {
-        sl_jobmanager_remove_pool(j->d->jm, p);
-        sl_slot_pool_destroy(p);
-    }
-    for (uint32_t k = 0; k < ntms; k++)
-        sl_rpc_conn_unref(tms[k].conn);
-    sl_free(at);
-    sl_free(tms);
     return NULL;
 }
 
@@ -250,6 +282,30 @@ static void reply_status(job_t *j, sl_rpc_request_t *req) {
     pthread_mutex_unlock(&j->mu);
 }
 
+/* The job's restart strategy, from its configuration lines. */
+static int read_restarts(job_t *j, char *err, size_t errlen) {
+    sl_config_t *c;
+    int rc = sl_config_create(&c);
+    char line[4096];
+    size_t start = 0;
+    for (size_t i = 0; rc == 0 && i <= j->config_len; i++) {
+        if (i < j->config_len && j->config[i] != '\n')
+            continue;
+        size_t n = i - start < sizeof line - 1 ? i - start : sizeof line - 1;
+        memcpy(line, j->config + start, n);
+        line[n] = '\0';
+        start = i + 1;
+        if (n)
+            rc = sl_config_set_arg(c, line, err, errlen);
+    }
+    if (rc == 0) {
+        j->restarts = sl_config_int(c, "restart-strategy.fixed-delay.attempts");
+        j->restart_delay_ms = sl_config_duration_ms(c, "restart-strategy.fixed-delay.delay");
+    }
+    sl_config_destroy(c);
+    return rc;
+}
+
 static int count_tasks(job_t *j, char *err, size_t errlen) {
     sl_job_graph_t g;
     int rc = sl_job_graph_decode(j->graph, j->graph_len, &g, err, errlen);
@@ -283,6 +339,8 @@ static void on_submit(sl_dispatcher_t *d, sl_rpc_request_t *req, const Sluice__R
         if (m->job_library_case == SLUICE__RPC__SUBMIT_JOB__JOB_LIBRARY_LIBRARY_PATH)
             snprintf(j->library, sizeof j->library, "%s", m->library_path);
         rc = count_tasks(j, err, sizeof err);
+        if (rc == 0)
+            rc = read_restarts(j, err, sizeof err);
     }
     if (rc == 0) {
         pthread_mutex_lock(&d->mu);
@@ -315,7 +373,7 @@ static void on_task_update(sl_dispatcher_t *d, const Sluice__Rpc__TaskStateUpdat
     pthread_mutex_lock(&d->mu);
     job_t *j = find_job(d, u->job_id);
     pthread_mutex_unlock(&d->mu);
-    if (j == NULL)
+    if (j == NULL || u->attempt != atomic_load(&j->attempt))
         return;
     if (u->state == SLUICE__RPC__TASK_STATE__TASK_FINISHED) {
         atomic_fetch_add(&j->finished, 1);

@@ -31,6 +31,7 @@ typedef struct {
 typedef struct run_s {
     struct sl_tm_jobs_s *owner;
     char job_id[64];
+    uint32_t attempt;
     sl_job_graph_t g;
     sl_config_t *config;
     void *lib;
@@ -58,13 +59,14 @@ struct sl_tm_jobs_s {
 
 /* ---- Channels across TaskManagers ---- */
 
-/* The same id on both sides: FNV-1a over the job id, then the edge and the two subtasks. */
-static uint64_t channel_id(const char *job, uint32_t edge, uint32_t p, uint32_t c) {
+/* The same id on both sides: FNV-1a over the job id, then the attempt (a restarted job's
+ * channels never meet the old ones), the edge and the two subtasks. */
+static uint64_t channel_id(const char *job, uint32_t attempt, uint32_t edge, uint32_t p, uint32_t c) {
     uint64_t h = 1469598103934665603ull;
     for (const char *s = job; *s; s++)
         h = (h ^ (uint8_t)*s) * 1099511628211ull;
-    uint32_t parts[3] = {edge, p, c};
-    for (int k = 0; k < 3; k++)
+    uint32_t parts[4] = {attempt, edge, p, c};
+    for (int k = 0; k < 4; k++)
         for (int b = 0; b < 4; b++)
             h = (h ^ ((parts[k] >> (8 * b)) & 0xff)) * 1099511628211ull;
     return h;
@@ -87,7 +89,7 @@ static int bridge(void *arg, uint32_t edge, uint32_t p, uint32_t c, sl_channel_t
                   size_t errlen) {
     run_t *r = arg;
     sl_net_t *net = r->owner->net;
-    uint64_t id = channel_id(r->job_id, edge, p, c);
+    uint64_t id = channel_id(r->job_id, r->attempt, edge, p, c);
     sl_net_channel_t *nc = NULL;
     sl_buffer_pool_t *pool = NULL;
     int rc;
@@ -135,6 +137,7 @@ static void report(run_t *r, uint32_t vertex, uint32_t subtask, Sluice__Rpc__Tas
     Sluice__Rpc__TaskStateUpdate u = SLUICE__RPC__TASK_STATE_UPDATE__INIT;
     Sluice__Rpc__Error e = SLUICE__RPC__ERROR__INIT;
     u.job_id = r->job_id;
+    u.attempt = r->attempt;
     u.vertex = vertex;
     u.subtask = subtask;
     u.state = state;
@@ -232,6 +235,7 @@ static int parse_config(run_t *r, const uint8_t *data, size_t len, char *err, si
 
 static int prepare(run_t *r, const Sluice__Rpc__DeployJob *m, char *err, size_t errlen) {
     snprintf(r->job_id, sizeof r->job_id, "%s", m->job_id);
+    r->attempt = m->attempt;
     int rc = sl_job_graph_decode(m->job_graph.data, m->job_graph.len, &r->g, err, errlen);
     if (rc == 0)
         rc = parse_config(r, m->config.data, m->config.len, err, errlen);
