@@ -42,6 +42,10 @@ int sl_cli_load_secret(const sl_config_t *config, char *secret, size_t cap, char
  * command's exit status. */
 struct sl_job_s;
 int sl_cli_submit(struct sl_job_s *job, sl_cli_run_opts_t *o, const char *jm_addr);
+int sl_cli_list(const sl_config_t *config, const char *jm_addr);
+int sl_cli_cancel(const sl_config_t *config, const char *jm_addr, const char *job_id);
+int sl_cmd_list(int argc, char **argv);
+int sl_cmd_cancel(int argc, char **argv);
 
 int sl_cmd_run(int argc, char **argv);
 int sl_cmd_jobmanager(int argc, char **argv);

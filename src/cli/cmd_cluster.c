@@ -200,3 +200,28 @@ int sl_cmd_taskmanager(int argc, char **argv) {
     sl_config_destroy(o.config);
     return status;
 }
+
+/* `sluice list --jobmanager HOST:PORT` and `sluice cancel JOB --jobmanager HOST:PORT`. */
+static int jobs_command(int argc, char **argv, bool cancel) {
+    sl_cli_run_opts_t o = {0};
+    if (sl_config_create(&o.config) != 0)
+        sl_cli_die(1, "out of memory");
+    const char *jm = NULL, *job = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--jobmanager") == 0 && i + 1 < argc)
+            jm = argv[++i];
+        else if (cancel && job == NULL && argv[i][0] != '-')
+            job = argv[i];
+        else if (!sl_cli_common_option(&o, argc, argv, &i))
+            sl_cli_die(2, "%s: unknown option '%s'", cancel ? "cancel" : "list", argv[i]);
+    }
+    if (jm == NULL || (cancel && job == NULL))
+        sl_cli_die(2, cancel ? "usage: sluice cancel JOB --jobmanager HOST:PORT"
+                             : "usage: sluice list --jobmanager HOST:PORT");
+    int status = cancel ? sl_cli_cancel(o.config, jm, job) : sl_cli_list(o.config, jm);
+    sl_config_destroy(o.config);
+    return status;
+}
+
+int sl_cmd_list(int argc, char **argv) { return jobs_command(argc, argv, false); }
+int sl_cmd_cancel(int argc, char **argv) { return jobs_command(argc, argv, true); }

@@ -12,6 +12,8 @@ static void usage(FILE *f) {
             "  nexmark   run a Nexmark query (q0 q1 q2 q3 q4 q5 q7 q8 q13) on generated events\n"
             "  jobmanager   run a JobManager (ResourceManager; driver standalone, local or slurm)\n"
             "  taskmanager  run a TaskManager that registers with a JobManager\n"
+            "  list      list the jobs of a JobManager (--jobmanager HOST:PORT)\n"
+            "  cancel    cancel a job on a JobManager (JOB --jobmanager HOST:PORT)\n"
             "  version   print the version\n"
             "Run 'sluice <command> --help' for the options of a command.\n");
 }
@@ -30,6 +32,10 @@ int main(int argc, char **argv) {
         return sl_cmd_jobmanager(argc - 1, argv + 1);
     if (strcmp(cmd, "taskmanager") == 0)
         return sl_cmd_taskmanager(argc - 1, argv + 1);
+    if (strcmp(cmd, "list") == 0)
+        return sl_cmd_list(argc - 1, argv + 1);
+    if (strcmp(cmd, "cancel") == 0)
+        return sl_cmd_cancel(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("sluice 0.1.0\n");
         return 0;

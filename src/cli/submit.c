@@ -100,12 +100,86 @@ static void split(const char *addr, char *host, size_t hostlen, int *port) {
     *port = (int)p;
 }
 
+/* An authenticated connection to the JobManager; exits with a message naming it on failure. */
+static void connect_jm(const sl_config_t *config, const char *jm_addr, sl_rpc_endpoint_t **ep, sl_rpc_conn_t **conn) {
+    char host[256], secret[256], err[1024] = "", id[64];
+    int port;
+    split(jm_addr, host, sizeof host, &port);
+    if (sl_cli_load_secret(config, secret, sizeof secret, err, sizeof err) != 0)
+        sl_cli_die(1, "%s", err);
+    signal(SIGPIPE, SIG_IGN);
+    snprintf(id, sizeof id, "cli-%ld", (long)getpid());
+    sl_rpc_endpoint_config_t ec = {.id = id, .role = "cli", .secret = (const uint8_t *)secret,
+                                   .secret_len = strlen(secret)};
+    if (sl_rpc_endpoint_create(&ec, ep) != 0 || sl_rpc_endpoint_start(*ep) != 0)
+        sl_cli_die(1, "cannot start an RPC endpoint");
+    if (sl_rpc_connect(*ep, host, port, 10000, conn, err, sizeof err) != 0) {
+        sl_rpc_endpoint_destroy(*ep);
+        sl_cli_die(1, "%s", err);
+    }
+}
+
+static const char *state_name(int s) {
+    static const char *names[] = {"CREATED", "RUNNING", "FAILING", "FAILED", "CANCELLING", "CANCELED", "FINISHED",
+                                  "RESTARTING"};
+    return s >= 0 && s < 8 ? names[s] : "UNKNOWN";
+}
+
+static void print_status(const Sluice__Rpc__JobStatus *s) {
+    printf("%-24s %-10s %s%s%s\n", s->job_id, state_name(s->state), s->name,
+           s->error && s->error->message ? "  " : "", s->error && s->error->message ? s->error->message : "");
+}
+
+/* `sluice list --jobmanager HOST:PORT`: the JobManager's jobs. */
+int sl_cli_list(const sl_config_t *config, const char *jm_addr) {
+    sl_rpc_endpoint_t *ep;
+    sl_rpc_conn_t *conn;
+    connect_jm(config, jm_addr, &ep, &conn);
+    Sluice__Rpc__ListJobs l = SLUICE__RPC__LIST_JOBS__INIT;
+    sl_rpc_msg_t env = SLUICE__RPC__ENVELOPE__INIT, *resp = NULL;
+    env.body_case = SLUICE__RPC__ENVELOPE__BODY_LIST_JOBS;
+    env.list_jobs = &l;
+    int rc = sl_rpc_call_sync(conn, &env, 10000, &resp);
+    if (rc == 0 && resp->body_case == SLUICE__RPC__ENVELOPE__BODY_JOB_LIST) {
+        printf("%-24s %-10s %s\n", "JOB", "STATE", "NAME");
+        for (size_t i = 0; i < resp->job_list->n_jobs; i++)
+            print_status(resp->job_list->jobs[i]);
+    } else {
+        fprintf(stderr, "sluice: list: %s\n", sl_strerror(rc ? rc : SL_EPROTO));
+    }
+    sl_rpc_msg_free(resp);
+    sl_rpc_conn_close(conn);
+    sl_rpc_endpoint_destroy(ep);
+    return rc ? 1 : 0;
+}
+
+/* `sluice cancel JOB --jobmanager HOST:PORT`: asks the JobManager to cancel a job. */
+int sl_cli_cancel(const sl_config_t *config, const char *jm_addr, const char *job_id) {
+    sl_rpc_endpoint_t *ep;
+    sl_rpc_conn_t *conn;
+    connect_jm(config, jm_addr, &ep, &conn);
+    Sluice__Rpc__CancelJob c = SLUICE__RPC__CANCEL_JOB__INIT;
+    c.job_id = (char *)job_id;
+    sl_rpc_msg_t env = SLUICE__RPC__ENVELOPE__INIT, *resp = NULL;
+    env.body_case = SLUICE__RPC__ENVELOPE__BODY_CANCEL_JOB;
+    env.cancel_job = &c;
+    int rc = sl_rpc_call_sync(conn, &env, 10000, &resp);
+    if (rc == 0 && resp->body_case == SLUICE__RPC__ENVELOPE__BODY_JOB_STATUS)
+        fprintf(stderr, "cancel requested for job %s (%s)\n", job_id, state_name(resp->job_status->state));
+    else
+        fprintf(stderr, "sluice: cancel %s: %s\n", job_id,
+                resp && resp->body_case == SLUICE__RPC__ENVELOPE__BODY_ERROR ? resp->error->message
+                                                                              : sl_strerror(rc ? rc : SL_EPROTO));
+    sl_rpc_msg_free(resp);
+    sl_rpc_conn_close(conn);
+    sl_rpc_endpoint_destroy(ep);
+    return rc ? 1 : 0;
+}
+
 int sl_cli_submit(sl_job_t *job, sl_cli_run_opts_t *o, const char *jm_addr) {
     if (sl_job_error(job))
         sl_cli_die(2, "invalid job: %s", sl_job_error(job));
-    char err[1024] = "", host[256], secret[256], job_id[64] = "";
-    int port;
-    split(jm_addr, host, sizeof host, &port);
+    char err[1024] = "", job_id[64] = "";
     uint32_t par = job->parallelism ? job->parallelism : (uint32_t)sl_config_int(o->config, "parallelism.default");
     job->graph.max_parallelism = (uint32_t)sl_config_int(o->config, "pipeline.max-parallelism");
     if (sl_job_graph_finalize(&job->graph, par, true, err, sizeof err) != 0)
@@ -115,29 +189,17 @@ int sl_cli_submit(sl_job_t *job, sl_cli_run_opts_t *o, const char *jm_addr) {
     if (sl_job_graph_encode(&job->graph, &graph.data, &graph.len) != 0 ||
         sl_config_for_each(o->config, add_line, &config) != 0 || config.err)
         sl_cli_die(1, "cannot encode the job");
-    if (sl_cli_load_secret(o->config, secret, sizeof secret, err, sizeof err) != 0)
-        sl_cli_die(1, "%s", err);
-    signal(SIGPIPE, SIG_IGN);
-    char id[64];
-    snprintf(id, sizeof id, "cli-%ld", (long)getpid());
-    sl_rpc_endpoint_config_t ec = {.id = id, .role = "cli", .secret = (const uint8_t *)secret,
-                                   .secret_len = strlen(secret)};
     sl_rpc_endpoint_t *ep;
     sl_rpc_conn_t *conn;
-    if (sl_rpc_endpoint_create(&ec, &ep) != 0 || sl_rpc_endpoint_start(ep) != 0)
-        sl_cli_die(1, "cannot start an RPC endpoint");
+    connect_jm(o->config, jm_addr, &ep, &conn);
     int status = 1;
-    if (sl_rpc_connect(ep, host, port, 10000, &conn, err, sizeof err) != 0) {
-        fprintf(stderr, "sluice: %s\n", err);
+    if (submit(conn, job, &graph, &config, job_id, sizeof job_id, err, sizeof err) == 0) {
+        fprintf(stderr, "job '%s' submitted to %s as %s\n", job->graph.name, jm_addr, job_id);
+        status = wait_for(conn, job_id, job->graph.name);
     } else {
-        if (submit(conn, job, &graph, &config, job_id, sizeof job_id, err, sizeof err) == 0) {
-            fprintf(stderr, "job '%s' submitted to %s as %s\n", job->graph.name, jm_addr, job_id);
-            status = wait_for(conn, job_id, job->graph.name);
-        } else {
-            fprintf(stderr, "sluice: %s\n", err);
-        }
-        sl_rpc_conn_close(conn);
+        fprintf(stderr, "sluice: %s\n", err);
     }
+    sl_rpc_conn_close(conn);
     sl_rpc_endpoint_destroy(ep);
     sl_free(graph.data);
     sl_bytes_destroy(&config);

@@ -49,6 +49,27 @@ done
 started=$(ls "$WORK"/logs/local-*.log 2>/dev/null | wc -l)
 [ "$started" -ge 3 ] || { echo "FAIL: expected TaskManagers started by the local driver, saw $started"; exit 1; }
 
+# sluice list shows them; sluice cancel stops a running job.
+"$SLUICE" list --jobmanager "127.0.0.1:$PORT" > "$WORK/list.out" || { echo "FAIL: sluice list"; exit 1; }
+[ "$(grep -c " FINISHED " "$WORK/list.out")" -eq 4 ] || { echo "FAIL: list:"; cat "$WORK/list.out"; exit 1; }
+"$SLUICE" nexmark --query q5 --events 0 -p 3 --jobmanager "127.0.0.1:$PORT" 2> "$WORK/canceled.err" &
+job=$!
+i=0
+until grep -q " RUNNING " "$WORK/list.out"; do
+    i=$((i + 1))
+    [ $i -lt 300 ] || { echo "FAIL: the unbounded job never ran"; cat "$WORK/list.out"; exit 1; }
+    sleep 0.1
+    "$SLUICE" list --jobmanager "127.0.0.1:$PORT" > "$WORK/list.out"
+done
+id=$(awk '/ RUNNING / {print $1}' "$WORK/list.out")
+"$SLUICE" cancel "$id" --jobmanager "127.0.0.1:$PORT" 2> /dev/null || { echo "FAIL: sluice cancel $id"; exit 1; }
+wait $job
+st=$?
+[ $st -eq 130 ] || { echo "FAIL: the canceled job's command exited $st"; cat "$WORK/canceled.err"; exit 1; }
+echo "ok sluice list shows the 4 jobs; sluice cancel stops an unbounded one (exit 130)"
+expect_missing=$("$SLUICE" cancel no-such-job --jobmanager "127.0.0.1:$PORT" 2>&1)
+echo "$expect_missing" | grep -q "no such job" || { echo "FAIL: cancel of an unknown job: $expect_missing"; exit 1; }
+
 # kill_tm_during OUT ARGS...: runs a q5 job at p=3 and SIGKILLs one TaskManager once the job
 # runs; leaves the command's status in $st and its stderr in $WORK/killed.err.
 kill_tm_during() {
