@@ -9,18 +9,22 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "api/job_internal.h"
 #include "cli/cli.h"
+#include "core/alloc.h"
 
 static void usage(void) {
     fprintf(stderr,
             "usage: sluice run [options] wordcount [--input FILE] [--lines N] [--output FILE]\n"
             "       sluice run [options] JOB.so [job arguments...]\n"
-            "options: -c FILE  -D key=value  -p N  --progress  --no-progress  --quiet\n");
+            "options: -c FILE  -D key=value  -p N  --progress  --no-progress  --quiet\n"
+            "         --jobmanager HOST:PORT   run on a cluster instead of the embedded mini-cluster\n");
 }
 
 static int build_wordcount(sl_job_t *job, int argc, char **argv) {
@@ -53,10 +57,15 @@ int sl_cmd_run(int argc, char **argv) {
     if (sl_config_create(&o.config) != 0)
         sl_cli_die(1, "out of memory");
     int i = 1;
+    const char *jobmanager = NULL;
     for (; i < argc && argv[i][0] == '-'; i++) {
         if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             usage();
             return 0;
+        }
+        if (strcmp(argv[i], "--jobmanager") == 0 && i + 1 < argc) {
+            jobmanager = argv[++i];
+            continue;
         }
         if (!sl_cli_common_option(&o, argc, argv, &i)) {
             usage();
@@ -85,13 +94,17 @@ int sl_cmd_run(int argc, char **argv) {
             sl_cli_die(2, "run: job library '%s' has no entry point '%s' (define int %s(sl_job_t *, int, char **))",
                        what, SL_JOB_MAIN_SYMBOL, SL_JOB_MAIN_SYMBOL);
         job->user_lib = o.user_lib;
+        /* TaskManagers load the library from the same path (a shared filesystem). */
+        char abs[4096];
+        if (job->graph.library == NULL && realpath(what, abs) != NULL)
+            job->graph.library = sl_strdup(abs);
         rc = entry(job, argc - i + 1, argv + i - 1);
         if (rc && !sl_job_error(job))
             sl_cli_die(2, "run: %s of '%s' returned %s", SL_JOB_MAIN_SYMBOL, what, sl_err_name(rc));
     }
     if (rc || sl_job_error(job))
         sl_cli_die(2, "invalid job: %s", sl_job_error(job) ? sl_job_error(job) : sl_strerror(rc));
-    int status = sl_cli_execute(job, &o);
+    int status = jobmanager ? sl_cli_submit(job, &o, jobmanager) : sl_cli_execute(job, &o);
     sl_job_destroy(job);
     sl_config_destroy(o.config);
     /* The library stays loaded until exit: operators may still reference its symbols. */

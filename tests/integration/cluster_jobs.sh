@@ -4,9 +4,9 @@
 # results identical to the same query on the embedded mini-cluster; then a TaskManager killed
 # with SIGKILL in the middle of a job: the job restarts and its result is still exact, or, with
 # restarts off, fails with an error naming the cause; no process is left behind.
-# usage: cluster_jobs.sh SLUICE
+# usage: cluster_jobs.sh SLUICE SENSOR_JOB_SO
 set -u
-SLUICE=$1
+SLUICE=$1 SENSOR=$2
 WORK=${SL_KEEP_DIR:-$(mktemp -d)}
 export SLUICE_SECRET="cluster-jobs-$$"
 JM=""
@@ -46,12 +46,19 @@ for q in q5 q8 q3 q7; do
     [ "$rows" -gt 0 ] || [ $q = q3 ] || { echo "FAIL $q: no rows, the comparison proves nothing"; exit 1; }
     echo "ok $q p=3 on 3 TaskManager processes: $rows rows identical to the embedded run"
 done
+# A job library (user code): the TaskManagers load it from its path and find its functions.
+timeout 300 "$SLUICE" run --jobmanager "127.0.0.1:$PORT" -p 3 "$SENSOR" --readings 60000 --output "$WORK/dist.csv" \
+    2> "$WORK/submit.err" || { echo "FAIL sensor job on the cluster:"; cat "$WORK/submit.err"; exit 1; }
+"$SLUICE" run -p 3 -D taskmanager.numberOfTaskSlots=3 --quiet "$SENSOR" --readings 60000 --output "$WORK/local.csv" \
+    2> /dev/null || { echo "FAIL sensor job locally"; exit 1; }
+same "$WORK/dist.csv" "$WORK/local.csv" || { echo "FAIL: the sensor job's result differs on the cluster"; exit 1; }
+echo "ok job library (sensor_job.so) p=3 on the cluster: $(($(wc -l < "$WORK/local.csv") - 1)) rows identical"
 started=$(ls "$WORK"/logs/local-*.log 2>/dev/null | wc -l)
 [ "$started" -ge 3 ] || { echo "FAIL: expected TaskManagers started by the local driver, saw $started"; exit 1; }
 
 # sluice list shows them; sluice cancel stops a running job.
 "$SLUICE" list --jobmanager "127.0.0.1:$PORT" > "$WORK/list.out" || { echo "FAIL: sluice list"; exit 1; }
-[ "$(grep -c " FINISHED " "$WORK/list.out")" -eq 4 ] || { echo "FAIL: list:"; cat "$WORK/list.out"; exit 1; }
+[ "$(grep -c " FINISHED " "$WORK/list.out")" -eq 5 ] || { echo "FAIL: list:"; cat "$WORK/list.out"; exit 1; }
 "$SLUICE" nexmark --query q5 --events 0 -p 3 --jobmanager "127.0.0.1:$PORT" 2> "$WORK/canceled.err" &
 job=$!
 i=0
@@ -66,7 +73,7 @@ id=$(awk '/ RUNNING / {print $1}' "$WORK/list.out")
 wait $job
 st=$?
 [ $st -eq 130 ] || { echo "FAIL: the canceled job's command exited $st"; cat "$WORK/canceled.err"; exit 1; }
-echo "ok sluice list shows the 4 jobs; sluice cancel stops an unbounded one (exit 130)"
+echo "ok sluice list shows the 5 jobs; sluice cancel stops an unbounded one (exit 130)"
 expect_missing=$("$SLUICE" cancel no-such-job --jobmanager "127.0.0.1:$PORT" 2>&1)
 echo "$expect_missing" | grep -q "no such job" || { echo "FAIL: cancel of an unknown job: $expect_missing"; exit 1; }
 
