@@ -175,6 +175,7 @@ static int run_once(job_t *j, char *err, size_t errlen) {
     sl_slot_pool_t *p = NULL;
     tm_ref_t *at = sl_calloc(j->nslots, sizeof *at), *tms = sl_calloc(j->nslots, sizeof *tms);
     uint32_t ntms = 0;
+    int64_t t0 = sl_monotonic_ms(), t_slots = 0;
     int rc = at && tms ? sl_slot_pool_create(sl_jobmanager_rm(j->d->jm), j->id, j->nslots, &p) : SL_ENOMEM;
     if (rc == 0 && (rc = sl_jobmanager_add_pool(j->d->jm, p)) != 0)
         snprintf(err, errlen, "too many jobs at once");
@@ -183,12 +184,15 @@ static int run_once(job_t *j, char *err, size_t errlen) {
     const sl_slot_t *slots = NULL;
     if (p)
         sl_slot_pool_slots(p, &slots);
+    t_slots = sl_monotonic_ms();
     for (uint32_t k = 0; rc == 0 && k < ntms; k++)
         rc = deploy_to(j, &tms[k], slots, at, err, errlen);
     if (rc == 0) {
         atomic_store(&j->state, SLUICE__RPC__JOB_STATE__JOB_RUNNING);
-        SL_INFO("job %s (%s) attempt %u: %u subtasks running on %u TaskManagers", j->id, j->name,
-                atomic_load(&j->attempt), j->ntasks, ntms);
+        /* Read by bench/cluster_bench.sh: the time from asking for slots to tasks deployed. */
+        SL_INFO("job %s (%s) attempt %u: %u subtasks on %u TaskManagers: %u slots in %lld ms, deployed in %lld ms",
+                j->id, j->name, atomic_load(&j->attempt), j->ntasks, ntms, j->nslots, (long long)(t_slots - t0),
+                (long long)(sl_monotonic_ms() - t0));
         rc = watch(j, p, err, errlen);
     }
     if (rc && ntms) {

@@ -24,6 +24,7 @@ typedef struct {
     sl_rpc_conn_t *conn;      /* our reference */
     uint32_t nslots;
     uint8_t *slots;           /* slot_state_t */
+    char (*allocs)[64];       /* the allocation each taken slot serves */
     char worker[48];          /* the driver's id when we started it, else "" */
     bool stopping;            /* we stopped it (idle): its going away is no loss */
     char data_host[128];      /* its data plane */
@@ -70,6 +71,7 @@ static void free_tm(tm_t *t) {
     if (t->conn)
         sl_rpc_conn_unref(t->conn);
     sl_free(t->slots);
+    sl_free(t->allocs);
     sl_free(t);
 }
 
@@ -120,8 +122,10 @@ static void on_request_answer(int status, sl_rpc_msg_t *resp, void *arg) {
     tm_t *t = find_tm(rm, s->tm_id);
     request_t *r = find_req(rm, s->allocation_id);
     if (status == 0) {
-        if (t)
+        if (t) {
             t->slots[s->slot] = SLOT_TAKEN;
+            snprintf(t->allocs[s->slot], sizeof t->allocs[0], "%s", s->allocation_id);
+        }
         if (r)
             remove_req(rm, r); /* served: the TaskManager offers it to the JobMaster */
     } else {
@@ -256,7 +260,8 @@ static void on_register(sl_rm_service_t *rm, sl_rpc_conn_t *conn, sl_rpc_request
     pthread_mutex_lock(&rm->mu);
     tm_t *t = NULL;
     int rc = find_tm(rm, m->tm_id) ? SL_EEXIST : rm->ntms == MAX_TMS ? SL_ERANGE : 0;
-    if (rc == 0 && ((t = sl_calloc(1, sizeof *t)) == NULL || (t->slots = sl_calloc(m->num_slots, 1)) == NULL))
+    if (rc == 0 && ((t = sl_calloc(1, sizeof *t)) == NULL || (t->slots = sl_calloc(m->num_slots, 1)) == NULL ||
+                    (t->allocs = sl_calloc(m->num_slots, sizeof *t->allocs)) == NULL))
         rc = SL_ENOMEM;
     if (rc) {
         pthread_mutex_unlock(&rm->mu);
@@ -353,7 +358,15 @@ int sl_rm_service_free_slot(sl_rm_service_t *rm, const char *tm_id, const char *
         sl_rpc_msg_t env = SLUICE__RPC__ENVELOPE__INIT;
         env.body_case = SLUICE__RPC__ENVELOPE__BODY_FREE_SLOT;
         env.free_slot = &fs;
-        rc = sl_rpc_send(t->conn, &env); /* the next slot report frees it here */
+        rc = sl_rpc_send(t->conn, &env);
+        /* Free here at once: waiting for the next slot report would start new TaskManagers
+         * for requests this slot can serve now. */
+        for (uint32_t i = 0; i < t->nslots; i++)
+            if (t->slots[i] == SLOT_TAKEN && strcmp(t->allocs[i], allocation_id) == 0) {
+                t->slots[i] = SLOT_FREE;
+                t->allocs[i][0] = '\0';
+            }
+        match(rm);
     }
     pthread_mutex_unlock(&rm->mu);
     return rc;
