@@ -43,6 +43,9 @@ int sl_cli_load_secret(const sl_config_t *config, char *secret, size_t cap, char
 struct sl_job_s;
 int sl_cli_submit(struct sl_job_s *job, sl_cli_run_opts_t *o, const char *jm_addr);
 int sl_cli_list(const sl_config_t *config, const char *jm_addr);
+/* Per-job mode: a JobManager with driver `target` (local, slurm) in this process, the job
+ * submitted to it; TaskManagers are stopped when it ends. */
+int sl_cli_run_per_job(struct sl_job_s *job, sl_cli_run_opts_t *o, const char *target);
 int sl_cli_cancel(const sl_config_t *config, const char *jm_addr, const char *job_id);
 int sl_cmd_list(int argc, char **argv);
 int sl_cmd_cancel(int argc, char **argv);

@@ -19,7 +19,7 @@
 static void usage(void) {
     fprintf(stderr,
             "usage: sluice nexmark --query QUERY --events N [--rate EVENTS_PER_S] [--parallelism P] [--redis HOST:PORT]\n"
-            "                      [--output FILE.csv] [--dump-events DIR] [--jobmanager HOST:PORT]\n"
+            "                      [--output FILE.csv] [--dump-events DIR] [--jobmanager HOST:PORT | --target local|slurm]\n"
             "                      [-c FILE] [-D key=value]...\n"
             "queries: %s (and 'gen': the generator alone into a discarding sink)\n",
             sl_nexmark_query_names());
@@ -79,7 +79,7 @@ int sl_cmd_nexmark(int argc, char **argv) {
     if (sl_config_create(&o.config) != 0)
         sl_cli_die(1, "out of memory");
     sl_nexmark_opts_t n = {.query = NULL, .events = 0};
-    const char *dump = NULL, *jobmanager = NULL;
+    const char *dump = NULL, *jobmanager = NULL, *target = NULL;
     bool have_events = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -108,6 +108,11 @@ int sl_cmd_nexmark(int argc, char **argv) {
             if (v == NULL)
                 sl_cli_die(2, "option %s needs a value", a);
             dump = v;
+            i++;
+        } else if (strcmp(a, "--target") == 0) {
+            if (v == NULL)
+                sl_cli_die(2, "option %s needs a value", a);
+            target = v;
             i++;
         } else if (strcmp(a, "--jobmanager") == 0) {
             if (v == NULL)
@@ -155,7 +160,9 @@ int sl_cmd_nexmark(int argc, char **argv) {
         sl_cli_die(2, "nexmark: %s", err);
     if (dump && dump_events(dump, n.events, n.rate) != 0)
         return 1;
-    int status = jobmanager ? sl_cli_submit(job, &o, jobmanager) : sl_cli_execute(job, &o);
+    int status = target       ? sl_cli_run_per_job(job, &o, target)
+                 : jobmanager ? sl_cli_submit(job, &o, jobmanager)
+                              : sl_cli_execute(job, &o);
     sl_job_destroy(job);
     sl_config_destroy(o.config);
     return status;

@@ -24,7 +24,8 @@ static void usage(void) {
             "usage: sluice run [options] wordcount [--input FILE] [--lines N] [--output FILE]\n"
             "       sluice run [options] JOB.so [job arguments...]\n"
             "options: -c FILE  -D key=value  -p N  --progress  --no-progress  --quiet\n"
-            "         --jobmanager HOST:PORT   run on a cluster instead of the embedded mini-cluster\n");
+            "         --jobmanager HOST:PORT   run on a cluster instead of the embedded mini-cluster\n"
+            "         --target local|slurm     run on a JobManager of its own, TaskManagers started for it\n");
 }
 
 static int build_wordcount(sl_job_t *job, int argc, char **argv) {
@@ -57,7 +58,7 @@ int sl_cmd_run(int argc, char **argv) {
     if (sl_config_create(&o.config) != 0)
         sl_cli_die(1, "out of memory");
     int i = 1;
-    const char *jobmanager = NULL;
+    const char *jobmanager = NULL, *target = NULL;
     for (; i < argc && argv[i][0] == '-'; i++) {
         if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             usage();
@@ -65,6 +66,10 @@ int sl_cmd_run(int argc, char **argv) {
         }
         if (strcmp(argv[i], "--jobmanager") == 0 && i + 1 < argc) {
             jobmanager = argv[++i];
+            continue;
+        }
+        if (strcmp(argv[i], "--target") == 0 && i + 1 < argc) {
+            target = argv[++i];
             continue;
         }
         if (!sl_cli_common_option(&o, argc, argv, &i)) {
@@ -104,7 +109,9 @@ int sl_cmd_run(int argc, char **argv) {
     }
     if (rc || sl_job_error(job))
         sl_cli_die(2, "invalid job: %s", sl_job_error(job) ? sl_job_error(job) : sl_strerror(rc));
-    int status = jobmanager ? sl_cli_submit(job, &o, jobmanager) : sl_cli_execute(job, &o);
+    int status = target       ? sl_cli_run_per_job(job, &o, target)
+                 : jobmanager ? sl_cli_submit(job, &o, jobmanager)
+                              : sl_cli_execute(job, &o);
     sl_job_destroy(job);
     sl_config_destroy(o.config);
     /* The library stays loaded until exit: operators may still reference its symbols. */

@@ -1,5 +1,6 @@
 /* `--jobmanager HOST:PORT` on `sluice nexmark` and `sluice run`: the job goes to a cluster
- * instead of the embedded mini-cluster. The finalized graph travels encoded, the
+ * instead of the embedded mini-cluster; `--target local|slurm` starts a JobManager for this
+ * job alone (per-job mode), whose driver starts the TaskManagers and stops them at the end. The finalized graph travels encoded, the
  * configuration as "key=value" lines (what was set, not the defaults), the job library as a
  * path the TaskManagers load; then the JobManager is asked for the job's state until it ends. */
 #include <sluice/error.h>
@@ -17,7 +18,10 @@
 #include "core/bytes.h"
 #include "core/config.h"
 #include "graph/job_graph_codec.h"
+#include "jobmaster/jobmanager.h"
 #include "rpc/rpc.h"
+
+#include <pthread.h>
 
 static int add_line(void *arg, const char *key, const char *value, bool is_default) {
     sl_bytes_t *b = arg;
@@ -54,9 +58,29 @@ static int submit(sl_rpc_conn_t *conn, sl_job_t *job, const sl_bytes_t *graph, c
     return rc ? rc : job_id[0] ? 0 : SL_EPROTO;
 }
 
-/* Polls the job's state until it ends; returns the exit status of the command. */
+static volatile sig_atomic_t interrupted;
+static void on_interrupt(int sig) { interrupted = sig; }
+
+static void request_cancel(sl_rpc_conn_t *conn, const char *job_id) {
+    Sluice__Rpc__CancelJob c = SLUICE__RPC__CANCEL_JOB__INIT;
+    c.job_id = (char *)job_id;
+    sl_rpc_msg_t env = SLUICE__RPC__ENVELOPE__INIT, *resp = NULL;
+    env.body_case = SLUICE__RPC__ENVELOPE__BODY_CANCEL_JOB;
+    env.cancel_job = &c;
+    sl_rpc_call_sync(conn, &env, 10000, &resp);
+    sl_rpc_msg_free(resp);
+}
+
+/* Polls the job's state until it ends; returns the exit status of the command. Ctrl-C (or
+ * SIGTERM) cancels the job on the cluster and waits for it to end. */
 static int wait_for(sl_rpc_conn_t *conn, const char *job_id, const char *name) {
+    bool cancel_sent = false;
     for (;;) {
+        if (interrupted && !cancel_sent) {
+            fprintf(stderr, "sluice: canceling job %s\n", job_id);
+            request_cancel(conn, job_id);
+            cancel_sent = true;
+        }
         Sluice__Rpc__JobStatus q = SLUICE__RPC__JOB_STATUS__INIT;
         q.job_id = (char *)job_id;
         sl_rpc_msg_t env = SLUICE__RPC__ENVELOPE__INIT, *resp = NULL;
@@ -192,6 +216,10 @@ int sl_cli_submit(sl_job_t *job, sl_cli_run_opts_t *o, const char *jm_addr) {
     sl_rpc_endpoint_t *ep;
     sl_rpc_conn_t *conn;
     connect_jm(o->config, jm_addr, &ep, &conn);
+    struct sigaction sa = {0}, old_int, old_term;
+    sa.sa_handler = on_interrupt;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
     int status = 1;
     if (submit(conn, job, &graph, &config, job_id, sizeof job_id, err, sizeof err) == 0) {
         fprintf(stderr, "job '%s' submitted to %s as %s\n", job->graph.name, jm_addr, job_id);
@@ -199,9 +227,56 @@ int sl_cli_submit(sl_job_t *job, sl_cli_run_opts_t *o, const char *jm_addr) {
     } else {
         fprintf(stderr, "sluice: %s\n", err);
     }
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
     sl_rpc_conn_close(conn);
     sl_rpc_endpoint_destroy(ep);
     sl_free(graph.data);
     sl_bytes_destroy(&config);
+    return status;
+}
+
+/* ---- Per-job mode: a JobManager for this job alone ---- */
+
+typedef struct {
+    sl_jobmanager_t *jm;
+    volatile int stop;
+} ticker_t;
+
+static void *tick_main(void *arg) {
+    ticker_t *t = arg;
+    while (!t->stop) {
+        sl_jobmanager_tick(t->jm);
+        struct timespec ts = {0, 100 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    return NULL;
+}
+
+int sl_cli_run_per_job(sl_job_t *job, sl_cli_run_opts_t *o, const char *target) {
+    char err[1024] = "", secret[256], bin[4096], addr[64];
+    if (strcmp(target, "local") != 0 && strcmp(target, "slurm") != 0)
+        sl_cli_die(2, "--target must be local or slurm, not '%s'", target);
+    if (sl_config_set(o->config, "resourcemanager.driver", target, err, sizeof err) != 0 ||
+        (!sl_config_is_set(o->config, "jobmanager.rpc.port") &&
+         sl_config_set(o->config, "jobmanager.rpc.port", "0", err, sizeof err) != 0))
+        sl_cli_die(2, "%s", err);
+    if (sl_cli_load_secret(o->config, secret, sizeof secret, err, sizeof err) != 0)
+        sl_cli_die(1, "%s", err);
+    ssize_t n = readlink("/proc/self/exe", bin, sizeof bin - 1);
+    bin[n > 0 ? n : 0] = '\0';
+    sl_jobmanager_config_t jc = {.config = o->config, .secret = secret, .sluice_bin = bin};
+    ticker_t t = {0};
+    if (sl_jobmanager_start(&jc, &t.jm, err, sizeof err) != 0)
+        sl_cli_die(1, "per-job JobManager: %s", err);
+    pthread_t th;
+    if (pthread_create(&th, NULL, tick_main, &t) != 0)
+        sl_cli_die(1, "cannot start the JobManager's thread");
+    snprintf(addr, sizeof addr, "%s:%d", sl_config_str(o->config, "jobmanager.rpc.address"),
+             sl_jobmanager_port(t.jm));
+    int status = sl_cli_submit(job, o, addr);
+    t.stop = 1;
+    pthread_join(th, NULL);
+    sl_jobmanager_stop(t.jm); /* its driver stops the TaskManagers (scancel on Slurm) */
     return status;
 }

@@ -184,6 +184,8 @@ void sl_jobmanager_stop(sl_jobmanager_t *jm) {
         return;
     /* The endpoint first: no callback may reach the Dispatcher or the ResourceManager while
      * they go away, and JobMasters waiting on calls get them canceled. */
+    if (jm->rm)
+        sl_rm_service_shutdown(jm->rm);
     sl_rpc_endpoint_stop(jm->ep);
     sl_dispatcher_destroy(jm->dispatcher);
     sl_rm_service_destroy(jm->rm);

@@ -56,6 +56,7 @@ struct sl_rm_service_s {
     char unwatch[MAX_TMS][64];
     uint32_t nunwatch;
     char driver_error[512];   /* why the driver last failed to start a TaskManager */
+    bool shutting_down;       /* connections closing now are ours, not losses */
 };
 
 /* ---- Registry ---- */
@@ -79,7 +80,7 @@ static void free_tm(tm_t *t) {
 static void drop_tm(sl_rm_service_t *rm, uint32_t i, const char *reason) {
     tm_t *t = rm->tms[i];
     rm->tms[i] = rm->tms[--rm->ntms];
-    if (t->stopping) {
+    if (t->stopping || rm->shutting_down) {
         SL_INFO("resourcemanager: TaskManager %s at %s stopped", t->id, t->addr);
         reason = NULL;
     } else {
@@ -577,6 +578,12 @@ int sl_rm_service_create(const sl_rm_service_config_t *cfg, sl_rm_service_t **ou
     }
     *out = rm;
     return 0;
+}
+
+void sl_rm_service_shutdown(sl_rm_service_t *rm) {
+    pthread_mutex_lock(&rm->mu);
+    rm->shutting_down = true;
+    pthread_mutex_unlock(&rm->mu);
 }
 
 void sl_rm_service_destroy(sl_rm_service_t *rm) {

@@ -45,6 +45,8 @@ typedef struct sl_rm_service_config_s {
 } sl_rm_service_config_t;
 
 int sl_rm_service_create(const sl_rm_service_config_t *cfg, sl_rm_service_t **out);
+/* The JobManager is stopping: TaskManagers going away from now on are not reported lost. */
+void sl_rm_service_shutdown(sl_rm_service_t *rm);
 void sl_rm_service_destroy(sl_rm_service_t *rm);
 
 /* Loop thread: handles RegisterTaskManager. Returns true when the message was the RM's. */
