@@ -389,3 +389,20 @@ int sl_config_for_each(const sl_config_t *c, int (*cb)(void *, const char *, con
     }
     return 0;
 }
+
+int sl_config_set_lines(sl_config_t *c, const uint8_t *data, size_t len, char *err, size_t errlen) {
+    char line[4096];
+    size_t start = 0;
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i <= len; i++) {
+        if (i < len && data[i] != '\n')
+            continue;
+        size_t n = i - start < sizeof line - 1 ? i - start : sizeof line - 1;
+        memcpy(line, data + start, n);
+        line[n] = '\0';
+        start = i + 1;
+        if (n)
+            rc = sl_config_set_arg(c, line, err, errlen);
+    }
+    return rc;
+}

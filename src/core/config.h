@@ -42,6 +42,9 @@ int sl_config_load_yaml(sl_config_t *c, const char *path, char *err, size_t errl
 int sl_config_set(sl_config_t *c, const char *key, const char *value, char *err, size_t errlen);
 /* "key=value", as given to -D. */
 int sl_config_set_arg(sl_config_t *c, const char *key_eq_value, char *err, size_t errlen);
+/* Sets every "key=value" line of `data` (how a job's configuration travels to a cluster);
+ * empty lines are skipped. Errors as sl_config_set_arg, naming the key. */
+int sl_config_set_lines(sl_config_t *c, const uint8_t *data, size_t len, char *err, size_t errlen);
 
 /* Typed reads of known keys (an unknown key or a type mismatch is a programming error). */
 int64_t sl_config_int(const sl_config_t *c, const char *key);

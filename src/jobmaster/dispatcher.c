@@ -288,20 +288,10 @@ static void reply_status(job_t *j, sl_rpc_request_t *req) {
 
 /* The job's restart strategy, from its configuration lines. */
 static int read_restarts(job_t *j, char *err, size_t errlen) {
-    sl_config_t *c;
+    sl_config_t *c = NULL;
     int rc = sl_config_create(&c);
-    char line[4096];
-    size_t start = 0;
-    for (size_t i = 0; rc == 0 && i <= j->config_len; i++) {
-        if (i < j->config_len && j->config[i] != '\n')
-            continue;
-        size_t n = i - start < sizeof line - 1 ? i - start : sizeof line - 1;
-        memcpy(line, j->config + start, n);
-        line[n] = '\0';
-        start = i + 1;
-        if (n)
-            rc = sl_config_set_arg(c, line, err, errlen);
-    }
+    if (rc == 0)
+        rc = sl_config_set_lines(c, j->config, j->config_len, err, errlen);
     if (rc == 0) {
         j->restarts = sl_config_int(c, "restart-strategy.fixed-delay.attempts");
         j->restart_delay_ms = sl_config_duration_ms(c, "restart-strategy.fixed-delay.delay");

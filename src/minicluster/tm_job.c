@@ -214,18 +214,8 @@ static void free_run(run_t *r) {
 /* Lines "key=value" into a configuration, then what a TaskManager run must not do. */
 static int parse_config(run_t *r, const uint8_t *data, size_t len, char *err, size_t errlen) {
     int rc = sl_config_create(&r->config);
-    char line[4096];
-    size_t start = 0;
-    for (size_t i = 0; rc == 0 && i <= len; i++) {
-        if (i < len && data[i] != '\n')
-            continue;
-        size_t n = i - start < sizeof line - 1 ? i - start : sizeof line - 1;
-        memcpy(line, data + start, n);
-        line[n] = '\0';
-        start = i + 1;
-        if (n)
-            rc = sl_config_set_arg(r->config, line, err, errlen);
-    }
+    if (rc == 0)
+        rc = sl_config_set_lines(r->config, data, len, err, errlen);
     if (rc == 0 && sl_config_duration_ms(r->config, "execution.checkpointing.interval") > 0) {
         SL_WARN("job %s: checkpoints of jobs on a cluster are not taken yet; running without", r->job_id);
         rc = sl_config_set(r->config, "execution.checkpointing.interval", "0", err, errlen);
