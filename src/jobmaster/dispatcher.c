@@ -218,10 +218,13 @@ static void *job_main(void *arg) {
     char err[1024] = "";
     int rc;
     for (int64_t attempt = 0;; attempt++) {
+        /* Under the lock reports take too: none of the old attempt is counted for the new. */
+        pthread_mutex_lock(&j->mu);
+        atomic_store(&j->attempt, (uint32_t)attempt);
         atomic_store(&j->finished, 0);
         atomic_store(&j->failed, 0);
         atomic_store(&j->canceled, 0);
-        atomic_store(&j->attempt, (uint32_t)attempt);
+        pthread_mutex_unlock(&j->mu);
         err[0] = '\0';
         rc = run_once(j, err, sizeof err);
         if (rc == 0 || j->cancel || attempt >= j->restarts)
@@ -236,7 +239,7 @@ static void *job_main(void *arg) {
         for (int64_t t = 0; t < j->restart_delay_ms && !j->cancel; t += 50)
             nap_ms(50);
     }
-    if (rc == SL_ECANCELED && !atomic_load(&j->failed)) {
+    if (rc && j->cancel) {
         atomic_store(&j->state, SLUICE__RPC__JOB_STATE__JOB_CANCELED);
     } else if (rc) {
         set_error(j, err[0] ? err : sl_strerror(rc));
@@ -367,17 +370,21 @@ static void on_task_update(sl_dispatcher_t *d, const Sluice__Rpc__TaskStateUpdat
     pthread_mutex_lock(&d->mu);
     job_t *j = find_job(d, u->job_id);
     pthread_mutex_unlock(&d->mu);
-    if (j == NULL || u->attempt != atomic_load(&j->attempt))
+    if (j == NULL)
         return;
-    if (u->state == SLUICE__RPC__TASK_STATE__TASK_FINISHED) {
-        atomic_fetch_add(&j->finished, 1);
-    } else if (u->state == SLUICE__RPC__TASK_STATE__TASK_CANCELED) {
-        atomic_fetch_add(&j->canceled, 1);
-    } else if (u->state == SLUICE__RPC__TASK_STATE__TASK_FAILED) {
-        if (u->error && u->error->message)
-            set_error(j, u->error->message);
-        atomic_fetch_add(&j->failed, 1);
+    pthread_mutex_lock(&j->mu);
+    if (u->attempt == atomic_load(&j->attempt)) {
+        if (u->state == SLUICE__RPC__TASK_STATE__TASK_FINISHED) {
+            atomic_fetch_add(&j->finished, 1);
+        } else if (u->state == SLUICE__RPC__TASK_STATE__TASK_CANCELED) {
+            atomic_fetch_add(&j->canceled, 1);
+        } else if (u->state == SLUICE__RPC__TASK_STATE__TASK_FAILED) {
+            if (u->error && u->error->message && j->error[0] == '\0')
+                snprintf(j->error, sizeof j->error, "%s", u->error->message);
+            atomic_fetch_add(&j->failed, 1);
+        }
     }
+    pthread_mutex_unlock(&j->mu);
 }
 
 static void on_list(sl_dispatcher_t *d, sl_rpc_request_t *req) {
