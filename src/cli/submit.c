@@ -203,6 +203,10 @@ int sl_cli_cancel(const sl_config_t *config, const char *jm_addr, const char *jo
 int sl_cli_submit(sl_job_t *job, sl_cli_run_opts_t *o, const char *jm_addr) {
     if (sl_job_error(job))
         sl_cli_die(2, "invalid job: %s", sl_job_error(job));
+    const char *from = sl_config_str(o->config, "execution.savepoint.path");
+    if (from && from[0])
+        sl_cli_die(2, "--from-checkpoint: jobs on a cluster cannot start from a checkpoint yet; run it without "
+                   "--jobmanager/--target");
     char err[1024] = "", job_id[64] = "";
     uint32_t par = job->parallelism ? job->parallelism : (uint32_t)sl_config_int(o->config, "parallelism.default");
     job->graph.max_parallelism = (uint32_t)sl_config_int(o->config, "pipeline.max-parallelism");

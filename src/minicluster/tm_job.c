@@ -220,6 +220,12 @@ static int parse_config(run_t *r, const uint8_t *data, size_t len, char *err, si
         SL_WARN("job %s: checkpoints of jobs on a cluster are not taken yet; running without", r->job_id);
         rc = sl_config_set(r->config, "execution.checkpointing.interval", "0", err, errlen);
     }
+    const char *from = rc == 0 ? sl_config_str(r->config, "execution.savepoint.path") : NULL;
+    if (from && from[0]) {
+        snprintf(err, errlen, "jobs on a cluster cannot start from a checkpoint yet (%s): run it on the embedded "
+                 "mini-cluster", from);
+        rc = SL_ECONFIG;
+    }
     return rc;
 }
 
