@@ -130,6 +130,9 @@ expect_fail tm-no-address "--jobmanager must be HOST:PORT" "$SLUICE" taskmanager
 expect_fail tm-bad-address "--jobmanager must be HOST:PORT, not 'nowhere'" "$SLUICE" taskmanager --jobmanager nowhere
 expect_fail tm-unreachable "connect to 127.0.0.1:1 failed" "$SLUICE" taskmanager --jobmanager 127.0.0.1:1 \
     -D taskmanager.registration.timeout=1s
+expect_fail cluster-from-checkpoint "cannot start from a checkpoint yet" "$SLUICE" nexmark --query q5 --events 10 \
+    --jobmanager 127.0.0.1:1 --from-checkpoint "$WORK"
+expect_fail cluster-bad-target "--target must be local or slurm" "$SLUICE" nexmark --query q5 --events 10 --target yarn
 expect_fail jm-bad-driver "resourcemanager.driver" "$SLUICE" jobmanager --port 0 -D resourcemanager.driver=yarn
 expect_fail jm-bad-host "cannot listen on" "$SLUICE" jobmanager --host 203.0.113.77 --port 0
 # A port in use: a JobManager takes one, a second is refused naming it.
