@@ -398,11 +398,14 @@ int sl_config_set_lines(sl_config_t *c, const uint8_t *data, size_t len, char *e
         if (i < len && data[i] != '\n')
             continue;
         size_t n = i - start < sizeof line - 1 ? i - start : sizeof line - 1;
+        if (n == 0) { /* an empty line, or no data at all (data may then be NULL) */
+            start = i + 1;
+            continue;
+        }
         memcpy(line, data + start, n);
         line[n] = '\0';
         start = i + 1;
-        if (n)
-            rc = sl_config_set_arg(c, line, err, errlen);
+        rc = sl_config_set_arg(c, line, err, errlen);
     }
     return rc;
 }

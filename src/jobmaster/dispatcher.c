@@ -329,9 +329,12 @@ static void on_submit(sl_dispatcher_t *d, sl_rpc_request_t *req, const Sluice__R
         rc = j->graph && j->config ? 0 : SL_ENOMEM;
     }
     if (rc == 0) {
-        memcpy(j->graph, m->job_graph.data, m->job_graph.len);
+        /* protobuf-c leaves empty bytes fields NULL: memcpy must not see them. */
+        if (m->job_graph.len)
+            memcpy(j->graph, m->job_graph.data, m->job_graph.len);
         j->graph_len = m->job_graph.len;
-        memcpy(j->config, m->config.data, m->config.len);
+        if (m->config.len)
+            memcpy(j->config, m->config.data, m->config.len);
         j->config_len = m->config.len;
         if (m->job_library_case == SLUICE__RPC__SUBMIT_JOB__JOB_LIBRARY_LIBRARY_PATH)
             snprintf(j->library, sizeof j->library, "%s", m->library_path);

@@ -122,3 +122,9 @@ if pgrep -f -- "--jobmanager 127.0.0.1:$PORT " > /dev/null; then
     echo "FAIL: TaskManager processes outlived the JobManager"; exit 1
 fi
 echo "ok no TaskManager process left after the JobManager stopped"
+
+# Under ASan/UBSan the JobManager and every TaskManager log what the sanitizers found.
+if grep -l "ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:" "$WORK"/*.err "$WORK"/logs/*.log \
+    2>/dev/null; then
+    echo "FAIL: a sanitizer reported errors in the processes above"; exit 1
+fi
