@@ -23,6 +23,9 @@ typedef struct sl_async_result_s sl_async_result_t;
 
 /* The request's input row (valid until completion; copy what outlives it). */
 const sl_row_t *sl_async_result_input(const sl_async_result_t *r);
+/* What the open function returned for this subtask (the client a completion callback needs),
+ * so a request's callback can take the result alone as its argument. */
+void *sl_async_result_user(const sl_async_result_t *r);
 /* The attempt this result belongs to: 1 for the first call, 2 for the first retry, ... */
 uint32_t sl_async_result_attempt(const sl_async_result_t *r);
 /* Output rows: start a row of the operator's output schema, set its fields, then add it.

@@ -9,7 +9,6 @@
 #include <sluice/async.h>
 #include <sluice/error.h>
 
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,12 +19,6 @@
 #include "operators/operator.h"
 
 typedef struct http_lookup_s http_lookup_t;
-
-typedef struct call_s {
-    struct call_s *next;
-    http_lookup_t *l;
-    sl_async_result_t *result;
-} call_t;
 
 struct http_lookup_s {
     /* Immutable after open; read by both the task thread and the client's thread. */
@@ -39,9 +32,6 @@ struct http_lookup_s {
     /* Task thread only: the URL being built. */
     char *url;
     size_t url_cap;
-    /* Guarded by `mu`: calls are taken on the task thread and returned on the client's. */
-    pthread_mutex_t mu;
-    call_t *free_calls;
 };
 
 /* Compile-time check of the signatures against <sluice/async.h>. */
@@ -94,18 +84,9 @@ static int build_url(http_lookup_t *l, const sl_row_t *in) {
 
 /* ---- Answers (client thread) ---- */
 
-static void call_put(http_lookup_t *l, call_t *c) {
-    pthread_mutex_lock(&l->mu);
-    c->next = l->free_calls;
-    l->free_calls = c;
-    pthread_mutex_unlock(&l->mu);
-}
-
 static void on_answer(void *arg, int status, long http_status, const char *body, size_t len, const char *errmsg) {
-    call_t *c = arg;
-    http_lookup_t *l = c->l;
-    sl_async_result_t *r = c->result;
-    call_put(l, c);
+    sl_async_result_t *r = arg;
+    http_lookup_t *l = sl_async_result_user(r);
     if (status < 0) {
         /* errmsg names the URL: "http GET <url>: <cause>". */
         sl_async_complete_error(r, status, "%s", errmsg);
@@ -133,12 +114,6 @@ static void on_answer(void *arg, int status, long http_status, const char *body,
 /* ---- Open, lookup, close (task thread) ---- */
 
 static void lookup_free(http_lookup_t *l) {
-    call_t *c;
-    while ((c = l->free_calls) != NULL) {
-        l->free_calls = c->next;
-        sl_free(c);
-    }
-    pthread_mutex_destroy(&l->mu);
     sl_free(l->prefix);
     sl_free(l->in_types);
     sl_free(l->url);
@@ -178,7 +153,6 @@ int sl_builtin_http_open(sl_fn_ctx_t *ctx, void **user) {
     http_lookup_t *l = sl_calloc(1, sizeof *l);
     if (l == NULL)
         return sl_fn_fail(ctx, SL_ENOMEM, "http lookup: out of memory");
-    pthread_mutex_init(&l->mu, NULL);
     int rc = configure(ctx, l);
     if (rc < 0) {
         lookup_free(l);
@@ -209,20 +183,9 @@ int sl_builtin_http_lookup(sl_fn_ctx_t *ctx, void *user, const sl_row_t *in, sl_
     }
     if (build_url(l, in) < 0)
         return sl_fn_fail(ctx, SL_ENOMEM, "http lookup: out of memory for a URL");
-    pthread_mutex_lock(&l->mu);
-    call_t *c = l->free_calls;
-    if (c != NULL)
-        l->free_calls = c->next;
-    pthread_mutex_unlock(&l->mu);
-    if (c == NULL && (c = sl_malloc(sizeof *c)) == NULL)
-        return sl_fn_fail(ctx, SL_ENOMEM, "http lookup: out of memory");
-    c->l = l;
-    c->result = result;
-    int rc = sl_http_client_get(l->client, l->url, on_answer, c);
-    if (rc < 0) {
-        call_put(l, c);
+    int rc = sl_http_client_get(l->client, l->url, on_answer, result);
+    if (rc < 0)
         return sl_fn_fail(ctx, rc, "http GET %s: cannot queue: %s", l->url, sl_strerror(rc));
-    }
     return 0;
 }
 

@@ -11,7 +11,6 @@
 #include <sluice/async.h>
 #include <sluice/error.h>
 
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,13 +22,6 @@
 #include "operators/operator.h"
 
 typedef struct redis_lookup_s redis_lookup_t;
-
-/* One request in flight: what the reply callback needs. Recycled through the lookup's pool. */
-typedef struct call_s {
-    struct call_s *next;
-    redis_lookup_t *l;
-    sl_async_result_t *result;
-} call_t;
 
 struct redis_lookup_s {
     /* Immutable after open; read by both the task thread and the client's thread. */
@@ -46,9 +38,6 @@ struct redis_lookup_s {
     /* Task thread only: key = prefix + field text, when a prefix forces a copy. */
     char *key;
     size_t key_cap;
-    /* Guarded by `mu`: calls are taken on the task thread and returned on the client's. */
-    pthread_mutex_t mu;
-    call_t *free_calls;
 };
 
 /* Compile-time check of the signatures against <sluice/async.h>. */
@@ -153,18 +142,9 @@ static int reply_fits(const redis_lookup_t *l, const redisReply *rep) {
     return 1;
 }
 
-static void call_put(redis_lookup_t *l, call_t *c) {
-    pthread_mutex_lock(&l->mu);
-    c->next = l->free_calls;
-    l->free_calls = c;
-    pthread_mutex_unlock(&l->mu);
-}
-
 static void on_reply(void *arg, int status, const redisReply *rep, const char *errmsg) {
-    call_t *c = arg;
-    redis_lookup_t *l = c->l;
-    sl_async_result_t *r = c->result;
-    call_put(l, c);
+    sl_async_result_t *r = arg;
+    redis_lookup_t *l = sl_async_result_user(r);
     char key[256], kind[96];
     const char *addr = sl_redis_client_address(l->client);
     if (rep == NULL) {
@@ -215,12 +195,6 @@ static int parse_index(const char *s, uint32_t n, uint32_t *out) {
 }
 
 static void lookup_free(redis_lookup_t *l) {
-    call_t *c;
-    while ((c = l->free_calls) != NULL) {
-        l->free_calls = c->next;
-        sl_free(c);
-    }
-    pthread_mutex_destroy(&l->mu);
     sl_free(l->prefix);
     sl_free(l->hash_field);
     sl_free(l->in_types);
@@ -265,7 +239,6 @@ int sl_builtin_redis_open(sl_fn_ctx_t *ctx, void **user) {
     redis_lookup_t *l = sl_calloc(1, sizeof *l);
     if (l == NULL)
         return sl_fn_fail(ctx, SL_ENOMEM, "redis lookup: out of memory");
-    pthread_mutex_init(&l->mu, NULL);
     int rc = configure(ctx, l);
     if (rc < 0) {
         lookup_free(l);
@@ -303,23 +276,12 @@ int sl_builtin_redis_lookup(sl_fn_ctx_t *ctx, void *user, const sl_row_t *in, sl
     size_t key_len;
     if (build_key(l, in, &key, &key_len) < 0)
         return sl_fn_fail(ctx, SL_ENOMEM, "redis lookup: out of memory for a key");
-    pthread_mutex_lock(&l->mu);
-    call_t *c = l->free_calls;
-    if (c != NULL)
-        l->free_calls = c->next;
-    pthread_mutex_unlock(&l->mu);
-    if (c == NULL && (c = sl_malloc(sizeof *c)) == NULL)
-        return sl_fn_fail(ctx, SL_ENOMEM, "redis lookup: out of memory");
-    c->l = l;
-    c->result = result;
     const char *argv[3] = {l->cmd_name, key, l->hash_field};
     size_t argvlen[3] = {strlen(l->cmd_name), key_len, l->hash_field ? strlen(l->hash_field) : 0};
-    int rc = sl_redis_client_command(l->client, l->cmd == SL_REDIS_HGET ? 3 : 2, argv, argvlen, on_reply, c);
-    if (rc < 0) {
-        call_put(l, c);
+    int rc = sl_redis_client_command(l->client, l->cmd == SL_REDIS_HGET ? 3 : 2, argv, argvlen, on_reply, result);
+    if (rc < 0)
         return sl_fn_fail(ctx, rc, "redis %s: cannot send %s: %s", sl_redis_client_address(l->client), l->cmd_name,
                           sl_strerror(rc));
-    }
     return 0;
 }
 

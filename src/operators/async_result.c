@@ -75,6 +75,9 @@ const sl_row_t *sl_async_result_input(const sl_async_result_t *r) { return &r->i
 
 uint32_t sl_async_result_attempt(const sl_async_result_t *r) { return r->attempt; }
 
+/* Written by open before any request, read after: the request's hand-off orders them. */
+void *sl_async_result_user(const sl_async_result_t *r) { return r->op->user; }
+
 uint32_t sl_async_result_nrows(const sl_async_result_t *r) { return r->nrows; }
 
 sl_row_t sl_async_result_get(const sl_async_result_t *r, uint32_t i) {

@@ -288,7 +288,9 @@ static void on_register(sl_rm_service_t *rm, sl_rpc_conn_t *conn, sl_rpc_request
             sl_heartbeat_unmonitor(rm->hb, t->id); /* on the loop thread, not in a heartbeat tick */
             break;
         }
-    sl_heartbeat_monitor(rm->hb, t->id, conn);
+    int mrc = sl_heartbeat_monitor(rm->hb, t->id, conn);
+    if (mrc) /* still noticed when its connection closes, but not if it hangs */
+        SL_WARN("resourcemanager: cannot watch TaskManager %s with heartbeats: %s", t->id, sl_strerror(mrc));
     SL_INFO("resourcemanager: TaskManager %s at %s registered with %u slots", t->id, t->addr, t->nslots);
     reply_ack(rm, req, t->id);
     match(rm);
