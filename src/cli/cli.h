@@ -47,6 +47,9 @@ int sl_cli_list(const sl_config_t *config, const char *jm_addr);
  * submitted to it; TaskManagers are stopped when it ends. */
 int sl_cli_run_per_job(struct sl_job_s *job, sl_cli_run_opts_t *o, const char *target);
 int sl_cli_cancel(const sl_config_t *config, const char *jm_addr, const char *job_id);
+int sl_cli_savepoint(const sl_config_t *config, const char *jm_addr, const char *job_id, const char *dir, bool stop);
+int sl_cmd_savepoint(int argc, char **argv);
+int sl_cmd_stop(int argc, char **argv);
 int sl_cmd_list(int argc, char **argv);
 int sl_cmd_cancel(int argc, char **argv);
 

@@ -74,7 +74,7 @@ int sl_cli_common_option(sl_cli_run_opts_t *o, int argc, char **argv, int *i) {
         o->overrides[o->noverrides++] = kv;
         return 1;
     }
-    if (strcmp(a, "--from-checkpoint") == 0) {
+    if (strcmp(a, "--from-checkpoint") == 0 || strcmp(a, "--from-savepoint") == 0) {
         /* Flink's key for "start from this checkpoint or savepoint". */
         const char *path = need_value(argc, argv, i);
         if (sl_config_set(o->config, "execution.savepoint.path", path, err, sizeof err) != 0)

@@ -105,11 +105,24 @@ static void split_address(const char *addr, char *host, size_t hostlen, int *por
     *port = (int)p;
 }
 
-/* DeployJob and CancelJob from the JobMaster go to this TaskManager's job runs. */
+/* DeployJob, checkpoint triggers and notices, and CancelJob from the JobMaster go to this
+ * TaskManager's job runs. */
 static bool on_job_message(void *arg, sl_rpc_conn_t *conn, sl_rpc_request_t *req, const sl_rpc_msg_t *msg) {
     sl_tm_jobs_t *jobs = arg;
     if (msg->body_case == SLUICE__RPC__ENVELOPE__BODY_DEPLOY_JOB && req) {
         sl_tm_jobs_deploy(jobs, conn, req, msg->deploy_job);
+        return true;
+    }
+    if (msg->body_case == SLUICE__RPC__ENVELOPE__BODY_TRIGGER_CHECKPOINT) {
+        sl_tm_jobs_trigger(jobs, msg->trigger_checkpoint);
+        if (req)
+            sl_rpc_request_discard(req);
+        return true;
+    }
+    if (msg->body_case == SLUICE__RPC__ENVELOPE__BODY_NOTIFY_CHECKPOINT_COMPLETE) {
+        sl_tm_jobs_notify_complete(jobs, msg->notify_checkpoint_complete);
+        if (req)
+            sl_rpc_request_discard(req);
         return true;
     }
     if (msg->body_case == SLUICE__RPC__ENVELOPE__BODY_CANCEL_JOB) {
@@ -223,5 +236,35 @@ static int jobs_command(int argc, char **argv, bool cancel) {
     return status;
 }
 
+/* `sluice savepoint JOB [DIR] --jobmanager HOST:PORT` and
+ * `sluice stop JOB [--savepoint DIR] --jobmanager HOST:PORT` (Flink's stop-with-savepoint). */
+static int savepoint_command(int argc, char **argv, bool stop) {
+    sl_cli_run_opts_t o = {0};
+    if (sl_config_create(&o.config) != 0)
+        sl_cli_die(1, "out of memory");
+    const char *jm = NULL, *job = NULL, *dir = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--jobmanager") == 0 && i + 1 < argc)
+            jm = argv[++i];
+        else if (stop && (strcmp(argv[i], "--savepoint") == 0 || strcmp(argv[i], "--savepointPath") == 0) &&
+                 i + 1 < argc)
+            dir = argv[++i];
+        else if (job == NULL && argv[i][0] != '-')
+            job = argv[i];
+        else if (!stop && dir == NULL && argv[i][0] != '-')
+            dir = argv[i];
+        else if (!sl_cli_common_option(&o, argc, argv, &i))
+            sl_cli_die(2, "%s: unknown option '%s'", stop ? "stop" : "savepoint", argv[i]);
+    }
+    if (jm == NULL || job == NULL)
+        sl_cli_die(2, stop ? "usage: sluice stop JOB [--savepoint DIR] --jobmanager HOST:PORT"
+                           : "usage: sluice savepoint JOB [DIR] --jobmanager HOST:PORT");
+    int status = sl_cli_savepoint(o.config, jm, job, dir, stop);
+    sl_config_destroy(o.config);
+    return status;
+}
+
+int sl_cmd_savepoint(int argc, char **argv) { return savepoint_command(argc, argv, false); }
+int sl_cmd_stop(int argc, char **argv) { return savepoint_command(argc, argv, true); }
 int sl_cmd_list(int argc, char **argv) { return jobs_command(argc, argv, false); }
 int sl_cmd_cancel(int argc, char **argv) { return jobs_command(argc, argv, true); }

@@ -14,6 +14,8 @@ static void usage(FILE *f) {
             "  taskmanager  run a TaskManager that registers with a JobManager\n"
             "  list      list the jobs of a JobManager (--jobmanager HOST:PORT)\n"
             "  cancel    cancel a job on a JobManager (JOB --jobmanager HOST:PORT)\n"
+            "  savepoint take a savepoint of a running job (JOB [DIR] --jobmanager HOST:PORT)\n"
+            "  stop      stop a job with a savepoint (JOB [--savepoint DIR] --jobmanager HOST:PORT)\n"
             "  version   print the version\n"
             "Run 'sluice <command> --help' for the options of a command.\n");
 }
@@ -36,6 +38,10 @@ int main(int argc, char **argv) {
         return sl_cmd_list(argc - 1, argv + 1);
     if (strcmp(cmd, "cancel") == 0)
         return sl_cmd_cancel(argc - 1, argv + 1);
+    if (strcmp(cmd, "savepoint") == 0)
+        return sl_cmd_savepoint(argc - 1, argv + 1);
+    if (strcmp(cmd, "stop") == 0)
+        return sl_cmd_stop(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("sluice 0.1.0\n");
         return 0;

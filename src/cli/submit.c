@@ -200,14 +200,60 @@ int sl_cli_cancel(const sl_config_t *config, const char *jm_addr, const char *jo
     return rc ? 1 : 0;
 }
 
+/* `sluice savepoint JOB [DIR]` and `sluice stop JOB [--savepoint DIR]`: waits for the
+ * savepoint (up to the checkpoint timeout and a margin) and prints its directory. */
+int sl_cli_savepoint(const sl_config_t *config, const char *jm_addr, const char *job_id, const char *dir, bool stop) {
+    const char *target = dir && dir[0] ? dir : sl_config_str(config, "state.savepoints.dir");
+    if (target == NULL || target[0] == '\0')
+        sl_cli_die(2, "%s: no savepoint directory: give one or set state.savepoints.dir", stop ? "stop" : "savepoint");
+    char abs[4096];
+    if (target[0] != '/') { /* the JobManager runs elsewhere: an absolute path */
+        char cwd[3000];
+        if (getcwd(cwd, sizeof cwd) == NULL)
+            sl_cli_die(1, "cannot read the current directory");
+        snprintf(abs, sizeof abs, "%s/%s", cwd, target);
+        target = abs;
+    }
+    sl_rpc_endpoint_t *ep;
+    sl_rpc_conn_t *conn;
+    connect_jm(config, jm_addr, &ep, &conn);
+    Sluice__Rpc__TriggerSavepoint t = SLUICE__RPC__TRIGGER_SAVEPOINT__INIT;
+    t.job_id = (char *)job_id;
+    t.target_dir = (char *)target;
+    t.stop = stop;
+    sl_rpc_msg_t env = SLUICE__RPC__ENVELOPE__INIT, *resp = NULL;
+    env.body_case = SLUICE__RPC__ENVELOPE__BODY_TRIGGER_SAVEPOINT;
+    env.trigger_savepoint = &t;
+    int64_t timeout = sl_config_duration_ms(config, "execution.checkpointing.timeout") + 60000;
+    int rc = sl_rpc_call_sync(conn, &env, (uint32_t)(timeout > UINT32_MAX ? UINT32_MAX : timeout), &resp);
+    if (rc == 0 && resp->body_case == SLUICE__RPC__ENVELOPE__BODY_SAVEPOINT_RESULT) {
+        printf("%s\n", resp->savepoint_result->path);
+        fprintf(stderr, "savepoint of job %s written to %s%s\n", job_id, resp->savepoint_result->path,
+                stop ? "; the job stops" : "");
+    } else {
+        rc = rc ? rc : SL_EPROTO;
+        fprintf(stderr, "sluice: %s %s: %s\n", stop ? "stop" : "savepoint", job_id,
+                resp && resp->body_case == SLUICE__RPC__ENVELOPE__BODY_ERROR ? resp->error->message : sl_strerror(rc));
+    }
+    sl_rpc_msg_free(resp);
+    sl_rpc_conn_close(conn);
+    sl_rpc_endpoint_destroy(ep);
+    return rc ? 1 : 0;
+}
+
 int sl_cli_submit(sl_job_t *job, sl_cli_run_opts_t *o, const char *jm_addr) {
     if (sl_job_error(job))
         sl_cli_die(2, "invalid job: %s", sl_job_error(job));
-    const char *from = sl_config_str(o->config, "execution.savepoint.path");
-    if (from && from[0])
-        sl_cli_die(2, "--from-checkpoint: jobs on a cluster cannot start from a checkpoint yet; run it without "
-                   "--jobmanager/--target");
     char err[1024] = "", job_id[64] = "";
+    /* The JobManager resolves the path, perhaps elsewhere: make it absolute here. */
+    const char *from = sl_config_str(o->config, "execution.savepoint.path");
+    char abs[4096];
+    if (from && from[0] && from[0] != '/') {
+        if (realpath(from, abs) == NULL)
+            sl_cli_die(2, "--from-checkpoint %s: %s", from, strerror(errno));
+        if (sl_config_set(o->config, "execution.savepoint.path", abs, err, sizeof err) != 0)
+            sl_cli_die(2, "%s", err);
+    }
     uint32_t par = job->parallelism ? job->parallelism : (uint32_t)sl_config_int(o->config, "parallelism.default");
     job->graph.max_parallelism = (uint32_t)sl_config_int(o->config, "pipeline.max-parallelism");
     if (sl_job_graph_finalize(&job->graph, par, true, err, sizeof err) != 0)

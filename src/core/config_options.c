@@ -31,6 +31,8 @@ const sl_option_t sl_options[] = {
      "start from this checkpoint or savepoint (a chk-N directory, or a job's checkpoint directory = its latest)", 0, 0,
      NULL},
     {"state.checkpoints.dir", SL_OPT_STRING, "", "checkpoint storage directory", 0, 0, NULL},
+    {"state.savepoints.dir", SL_OPT_STRING, "", "default target directory of `sluice savepoint` and `sluice stop`", 0,
+     0, NULL},
     {"execution.checkpointing.interval", SL_OPT_DURATION, "0", "checkpoint interval (0 = off)", 0, INT64_MAX, NULL},
     {"execution.checkpointing.timeout", SL_OPT_DURATION, "10 min", "a checkpoint not complete by then is aborted", 1,
      INT64_MAX, NULL},

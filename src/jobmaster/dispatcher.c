@@ -1,4 +1,4 @@
-/* Dispatcher and JobMasters (see dispatcher.h). */
+/* The Dispatcher (see dispatcher.h): the jobs of this JobManager and the messages about them. */
 #include "jobmaster/dispatcher.h"
 
 #include <sluice/error.h>
@@ -7,35 +7,13 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "core/alloc.h"
-#include "core/config.h"
 #include "core/log.h"
-#include "core/mailbox.h"
-#include "graph/job_graph_codec.h"
+#include "jobmaster/job_master.h"
+#include "minicluster/ack_codec.h"
 
-#define MAX_TMS_PER_JOB 1024
-
-typedef struct job_s {
-    struct sl_dispatcher_s *d;
-    char id[64];
-    char name[128];
-    uint8_t *graph, *config;
-    size_t graph_len, config_len;
-    char library[1024];
-    uint32_t nslots, ntasks;
-    _Atomic int state;         /* Sluice__Rpc__JobState */
-    int64_t start_ms, end_ms;
-    pthread_mutex_t mu;        /* error */
-    char error[1024];
-    atomic_uint finished, failed, canceled;
-    _Atomic uint32_t attempt;  /* reports of other attempts are stale */
-    int64_t restarts, restart_delay_ms;
-    volatile int cancel;
-    pthread_t thread;
-    struct job_s *next;
-} job_t;
+typedef sl_job_master_t job_t;
 
 struct sl_dispatcher_s {
     sl_jobmanager_t *jm;
@@ -43,215 +21,6 @@ struct sl_dispatcher_s {
     job_t *jobs;
     unsigned next_id;
 };
-
-static void set_error(job_t *j, const char *msg) {
-    pthread_mutex_lock(&j->mu);
-    if (j->error[0] == '\0')
-        snprintf(j->error, sizeof j->error, "%s", msg);
-    pthread_mutex_unlock(&j->mu);
-}
-
-static void nap_ms(long ms) {
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
-    nanosleep(&ts, NULL);
-}
-
-/* ---- The JobMaster of one job ---- */
-
-typedef struct {
-    char tm_id[64];
-    char host[128];
-    int port;
-    sl_rpc_conn_t *conn;
-} tm_ref_t;
-
-static int deploy_to(job_t *j, const tm_ref_t *tm, const sl_slot_t *slots, const tm_ref_t *at, char *err,
-                     size_t errlen) {
-    uint32_t *subtasks = sl_calloc(j->nslots, sizeof *subtasks);
-    Sluice__Rpc__TaskManagerLocation *locs = sl_calloc(j->nslots, sizeof *locs);
-    Sluice__Rpc__TaskManagerLocation **ptrs = sl_calloc(j->nslots, sizeof *ptrs);
-    if (subtasks == NULL || locs == NULL || ptrs == NULL) {
-        sl_free(subtasks);
-        sl_free(locs);
-        sl_free(ptrs);
-        return SL_ENOMEM;
-    }
-    size_t n = 0;
-    for (uint32_t s = 0; s < j->nslots; s++) {
-        if (strcmp(slots[s].tm_id, tm->tm_id) == 0)
-            subtasks[n++] = s;
-        sluice__rpc__task_manager_location__init(&locs[s]);
-        locs[s].tm_id = (char *)at[s].tm_id;
-        locs[s].data_host = (char *)at[s].host;
-        locs[s].data_port = (uint32_t)at[s].port;
-        ptrs[s] = &locs[s];
-    }
-    Sluice__Rpc__DeployJob m = SLUICE__RPC__DEPLOY_JOB__INIT;
-    m.job_id = j->id;
-    m.job_graph = (ProtobufCBinaryData){j->graph_len, j->graph};
-    m.config = (ProtobufCBinaryData){j->config_len, j->config};
-    m.library_path = j->library;
-    m.n_subtasks = n;
-    m.subtasks = subtasks;
-    m.n_placement = j->nslots;
-    m.placement = ptrs;
-    m.attempt = atomic_load(&j->attempt);
-    sl_rpc_msg_t env = SLUICE__RPC__ENVELOPE__INIT, *resp = NULL;
-    env.body_case = SLUICE__RPC__ENVELOPE__BODY_DEPLOY_JOB;
-    env.deploy_job = &m;
-    int rc = sl_rpc_call_sync(tm->conn, &env, 30000, &resp);
-    if (rc)
-        snprintf(err, errlen, "deploying to TaskManager %s failed: %s", tm->tm_id,
-                 resp && resp->body_case == SLUICE__RPC__ENVELOPE__BODY_ERROR ? resp->error->message : sl_strerror(rc));
-    sl_rpc_msg_free(resp);
-    sl_free(subtasks);
-    sl_free(locs);
-    sl_free(ptrs);
-    return rc;
-}
-
-static void cancel_on(job_t *j, const tm_ref_t *tms, uint32_t ntms) {
-    Sluice__Rpc__CancelJob c = SLUICE__RPC__CANCEL_JOB__INIT;
-    c.job_id = j->id;
-    sl_rpc_msg_t env = SLUICE__RPC__ENVELOPE__INIT;
-    env.body_case = SLUICE__RPC__ENVELOPE__BODY_CANCEL_JOB;
-    env.cancel_job = &c;
-    for (uint32_t k = 0; k < ntms; k++)
-        sl_rpc_send(tms[k].conn, &env);
-}
-
-static uint32_t reported(job_t *j) { return atomic_load(&j->finished) + atomic_load(&j->failed) + atomic_load(&j->canceled); }
-
-/* Slots for every subtask: waits for the pool, then resolves where each slot is. */
-static int gather_slots(job_t *j, sl_slot_pool_t *p, tm_ref_t *at, tm_ref_t *tms, uint32_t *ntms, char *err,
-                        size_t errlen) {
-    int rc;
-    do
-        rc = sl_slot_pool_wait(p, 200, err, errlen);
-    while (rc == SL_ETIMEDOUT && !j->cancel);
-    if (j->cancel && rc)
-        return SL_ECANCELED;
-    if (rc)
-        return rc;
-    const sl_slot_t *slots;
-    sl_slot_pool_slots(p, &slots);
-    sl_rm_service_t *rm = sl_jobmanager_rm(j->d->jm);
-    for (uint32_t s = 0; s < j->nslots && rc == 0; s++) {
-        snprintf(at[s].tm_id, sizeof at[s].tm_id, "%s", slots[s].tm_id);
-        sl_rpc_conn_t *conn = NULL;
-        if ((rc = sl_rm_service_tm_info(rm, slots[s].tm_id, at[s].host, sizeof at[s].host, &at[s].port, &conn)) != 0) {
-            snprintf(err, errlen, "TaskManager %s of slot %u is gone", slots[s].tm_id, s);
-            break;
-        }
-        uint32_t k = 0;
-        while (k < *ntms && strcmp(tms[k].tm_id, at[s].tm_id) != 0)
-            k++;
-        if (k == *ntms && k < MAX_TMS_PER_JOB) {
-            tms[k] = at[s];
-            tms[k].conn = conn;
-            (*ntms)++;
-        } else {
-            sl_rpc_conn_unref(conn);
-        }
-    }
-    return rc;
-}
-
-/* Waits until every subtask reported, the first failure, a lost TaskManager or a cancel. */
-static int watch(job_t *j, sl_slot_pool_t *p, char *err, size_t errlen) {
-    while (reported(j) < j->ntasks) {
-        if (atomic_load(&j->failed) || j->cancel)
-            return atomic_load(&j->failed) ? SL_EFAILED : SL_ECANCELED;
-        int rc = sl_slot_pool_wait(p, 0, err, errlen);
-        if (rc && rc != SL_ETIMEDOUT)
-            return rc; /* a TaskManager holding the job's slots was lost */
-        nap_ms(50);
-    }
-    return atomic_load(&j->failed) ? SL_EFAILED : 0;
-}
-
-/* One attempt: slots, deployment, watching; on failure the TaskManagers are told to cancel. */
-static int run_once(job_t *j, char *err, size_t errlen) {
-    sl_slot_pool_t *p = NULL;
-    tm_ref_t *at = sl_calloc(j->nslots, sizeof *at), *tms = sl_calloc(j->nslots, sizeof *tms);
-    uint32_t ntms = 0;
-    int64_t t0 = sl_monotonic_ms(), t_slots = 0;
-    int rc = at && tms ? sl_slot_pool_create(sl_jobmanager_rm(j->d->jm), j->id, j->nslots, &p) : SL_ENOMEM;
-    if (rc == 0 && (rc = sl_jobmanager_add_pool(j->d->jm, p)) != 0)
-        snprintf(err, errlen, "too many jobs at once");
-    if (rc == 0)
-        rc = gather_slots(j, p, at, tms, &ntms, err, errlen);
-    const sl_slot_t *slots = NULL;
-    if (p)
-        sl_slot_pool_slots(p, &slots);
-    t_slots = sl_monotonic_ms();
-    for (uint32_t k = 0; rc == 0 && k < ntms; k++)
-        rc = deploy_to(j, &tms[k], slots, at, err, errlen);
-    if (rc == 0) {
-        atomic_store(&j->state, SLUICE__RPC__JOB_STATE__JOB_RUNNING);
-        /* Read by bench/cluster_bench.sh: the time from asking for slots to tasks deployed. */
-        SL_INFO("job %s (%s) attempt %u: %u subtasks on %u TaskManagers: %u slots in %lld ms, deployed in %lld ms",
-                j->id, j->name, atomic_load(&j->attempt), j->ntasks, ntms, j->nslots, (long long)(t_slots - t0),
-                (long long)(sl_monotonic_ms() - t0));
-        rc = watch(j, p, err, errlen);
-    }
-    if (rc && ntms) {
-        cancel_on(j, tms, ntms);
-        for (int i = 0; i < 60 && reported(j) < j->ntasks; i++) /* their last reports, briefly */
-            nap_ms(50);
-    }
-    if (p) {
-        sl_jobmanager_remove_pool(j->d->jm, p);
-        sl_slot_pool_destroy(p);
-    }
-    for (uint32_t k = 0; k < ntms; k++)
-        sl_rpc_conn_unref(tms[k].conn);
-    sl_free(at);
-    sl_free(tms);
-    return rc;
-}
-
-/* Attempts until one succeeds, the job is canceled, or the restart strategy gives up
- * (restart-strategy.fixed-delay.*; without checkpoints a restart starts from scratch). */
-static void *job_main(void *arg) {
-    job_t *j = arg;
-    char err[1024] = "";
-    int rc;
-    for (int64_t attempt = 0;; attempt++) {
-        /* Under the lock reports take too: none of the old attempt is counted for the new. */
-        pthread_mutex_lock(&j->mu);
-        atomic_store(&j->attempt, (uint32_t)attempt);
-        atomic_store(&j->finished, 0);
-        atomic_store(&j->failed, 0);
-        atomic_store(&j->canceled, 0);
-        pthread_mutex_unlock(&j->mu);
-        err[0] = '\0';
-        rc = run_once(j, err, sizeof err);
-        if (rc == 0 || j->cancel || attempt >= j->restarts)
-            break;
-        pthread_mutex_lock(&j->mu);
-        const char *why = j->error[0] ? j->error : err[0] ? err : sl_strerror(rc);
-        SL_WARN("job %s (%s) failed: %s; restart %lld of %lld", j->id, j->name, why, (long long)attempt + 1,
-                (long long)j->restarts);
-        j->error[0] = '\0';
-        pthread_mutex_unlock(&j->mu);
-        atomic_store(&j->state, SLUICE__RPC__JOB_STATE__JOB_RESTARTING);
-        for (int64_t t = 0; t < j->restart_delay_ms && !j->cancel; t += 50)
-            nap_ms(50);
-    }
-    if (rc && j->cancel) {
-        atomic_store(&j->state, SLUICE__RPC__JOB_STATE__JOB_CANCELED);
-    } else if (rc) {
-        set_error(j, err[0] ? err : sl_strerror(rc));
-        atomic_store(&j->state, SLUICE__RPC__JOB_STATE__JOB_FAILED);
-    } else {
-        atomic_store(&j->state, SLUICE__RPC__JOB_STATE__JOB_FINISHED);
-    }
-    j->end_ms = sl_wall_ms();
-    SL_INFO("job %s (%s) %s%s%s", j->id, j->name, rc == 0 ? "finished" : rc == SL_ECANCELED ? "canceled" : "failed",
-            j->error[0] ? ": " : "", j->error);
-    return NULL;
-}
 
 /* ---- Messages ---- */
 
@@ -289,40 +58,12 @@ static void reply_status(job_t *j, sl_rpc_request_t *req) {
     pthread_mutex_unlock(&j->mu);
 }
 
-/* The job's restart strategy, from its configuration lines. */
-static int read_restarts(job_t *j, char *err, size_t errlen) {
-    sl_config_t *c = NULL;
-    int rc = sl_config_create(&c);
-    if (rc == 0)
-        rc = sl_config_set_lines(c, j->config, j->config_len, err, errlen);
-    if (rc == 0) {
-        j->restarts = sl_config_int(c, "restart-strategy.fixed-delay.attempts");
-        j->restart_delay_ms = sl_config_duration_ms(c, "restart-strategy.fixed-delay.delay");
-    }
-    sl_config_destroy(c);
-    return rc;
-}
-
-static int count_tasks(job_t *j, char *err, size_t errlen) {
-    sl_job_graph_t g;
-    int rc = sl_job_graph_decode(j->graph, j->graph_len, &g, err, errlen);
-    for (uint32_t v = 0; rc == 0 && v < g.nvertices; v++) {
-        j->ntasks += g.vertices[v].parallelism;
-        if (g.vertices[v].parallelism > j->nslots)
-            j->nslots = g.vertices[v].parallelism;
-    }
-    if (rc == 0)
-        snprintf(j->name, sizeof j->name, "%s", g.name ? g.name : "job");
-    sl_job_graph_destroy(&g);
-    return rc;
-}
-
 static void on_submit(sl_dispatcher_t *d, sl_rpc_request_t *req, const Sluice__Rpc__SubmitJob *m) {
     char err[1024] = "";
     job_t *j = sl_calloc(1, sizeof *j);
     int rc = j ? 0 : SL_ENOMEM;
     if (rc == 0) {
-        j->d = d;
+        j->jm = d->jm;
         pthread_mutex_init(&j->mu, NULL);
         j->graph = sl_malloc(m->job_graph.len ? m->job_graph.len : 1);
         j->config = sl_malloc(m->config.len ? m->config.len : 1);
@@ -338,30 +79,21 @@ static void on_submit(sl_dispatcher_t *d, sl_rpc_request_t *req, const Sluice__R
         j->config_len = m->config.len;
         if (m->job_library_case == SLUICE__RPC__SUBMIT_JOB__JOB_LIBRARY_LIBRARY_PATH)
             snprintf(j->library, sizeof j->library, "%s", m->library_path);
-        rc = count_tasks(j, err, sizeof err);
-        if (rc == 0)
-            rc = read_restarts(j, err, sizeof err);
+        rc = sl_job_master_prepare(j, err, sizeof err);
     }
     if (rc == 0) {
         pthread_mutex_lock(&d->mu);
         snprintf(j->id, sizeof j->id, "%llx-%u", (unsigned long long)sl_wall_ms(), ++d->next_id);
         j->start_ms = sl_wall_ms();
         atomic_store(&j->state, SLUICE__RPC__JOB_STATE__JOB_CREATED);
-        if (pthread_create(&j->thread, NULL, job_main, j) != 0) {
-            rc = SL_ENOMEM;
-        } else {
+        if ((rc = sl_job_master_start(j)) == 0) {
             j->next = d->jobs;
             d->jobs = j;
         }
         pthread_mutex_unlock(&d->mu);
     }
     if (rc) {
-        if (j) {
-            pthread_mutex_destroy(&j->mu);
-            sl_free(j->graph);
-            sl_free(j->config);
-            sl_free(j);
-        }
+        sl_job_master_free(j);
         sl_rpc_reply_error(req, rc, err[0] ? err : sl_strerror(rc));
         return;
     }
@@ -418,8 +150,48 @@ static void on_list(sl_dispatcher_t *d, sl_rpc_request_t *req) {
     sl_free(errs);
 }
 
+static job_t *job_named(sl_dispatcher_t *d, const char *id) {
+    pthread_mutex_lock(&d->mu);
+    job_t *j = find_job(d, id);
+    pthread_mutex_unlock(&d->mu);
+    return j;
+}
+
+/* A TaskManager's acknowledgement: decoded as hostile input, then the JobMaster's business. */
+static void on_ack(sl_dispatcher_t *d, sl_rpc_conn_t *conn, const Sluice__Rpc__AcknowledgeCheckpoint *m) {
+    job_t *j = job_named(d, m->job_id);
+    if (j == NULL)
+        return;
+    sl_task_ack_t *ack;
+    char err[256];
+    int rc = sl_ack_from_msg(m, &ack, err, sizeof err);
+    if (rc) {
+        SL_WARN("job %s: acknowledgement from %s refused: %s", j->id, sl_rpc_conn_peer_addr(conn),
+                rc == SL_ENOMEM ? "out of memory" : err);
+        return;
+    }
+    sl_job_master_ack(j, m->attempt, ack);
+}
+
+static void on_savepoint(sl_dispatcher_t *d, sl_rpc_request_t *req, const Sluice__Rpc__TriggerSavepoint *m) {
+    job_t *j = job_named(d, m->job_id);
+    if (j == NULL)
+        sl_rpc_reply_error(req, SL_ENOENT, "no such job");
+    else
+        sl_job_master_savepoint(j, req, m->target_dir, m->stop);
+}
+
 bool sl_dispatcher_handle(sl_dispatcher_t *d, sl_rpc_conn_t *conn, sl_rpc_request_t *req, const sl_rpc_msg_t *msg) {
     switch (msg->body_case) {
+    case SLUICE__RPC__ENVELOPE__BODY_ACKNOWLEDGE_CHECKPOINT:
+        on_ack(d, conn, msg->acknowledge_checkpoint);
+        if (req)
+            sl_rpc_request_discard(req);
+        return true;
+    case SLUICE__RPC__ENVELOPE__BODY_TRIGGER_SAVEPOINT:
+        if (req)
+            on_savepoint(d, req, msg->trigger_savepoint);
+        return true;
     case SLUICE__RPC__ENVELOPE__BODY_SUBMIT_JOB:
         if (req)
             on_submit(d, req, msg->submit_job);
@@ -472,11 +244,7 @@ void sl_dispatcher_destroy(sl_dispatcher_t *d) {
         j->cancel = 1;
     for (job_t *j = d->jobs, *n; j; j = n) {
         n = j->next;
-        pthread_join(j->thread, NULL);
-        pthread_mutex_destroy(&j->mu);
-        sl_free(j->graph);
-        sl_free(j->config);
-        sl_free(j);
+        sl_job_master_free(j);
     }
     pthread_mutex_destroy(&d->mu);
     sl_free(d);

@@ -1,11 +1,13 @@
 /* The checkpoint coordinator (see coordinator.h). One checkpoint at a time
  * (execution.checkpointing.max-concurrent-checkpoints: 1): a new one starts only after the
- * previous completed or aborted and the minimum pause passed. */
+ * previous completed or aborted and the minimum pause passed. A requested savepoint goes next,
+ * without waiting for the interval or the pause. */
 #include "minicluster/coordinator.h"
 
 #include <sluice/error.h>
 
 #include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +18,6 @@
 #include "core/key_group.h"
 #include "core/log.h"
 #include "core/mailbox.h"
-#include "taskexecutor/task_checkpoint.h"
 
 static int discard_shared(void *arg, const char *name) {
     sl_coordinator_t *co = arg;
@@ -40,7 +41,7 @@ void sl_coordinator_vertex_id(const sl_job_graph_t *g, uint32_t vertex, char *bu
 }
 
 int sl_coordinator_init(sl_coordinator_t *co, const sl_config_t *config, const sl_job_graph_t *g, const char *job_id,
-                        uint64_t first_id, char *err, size_t errlen) {
+                        uint64_t first_id, bool optional_storage, char *err, size_t errlen) {
     memset(co, 0, sizeof *co);
     co->graph = g;
     co->interval_ms = sl_config_duration_ms(config, "execution.checkpointing.interval");
@@ -48,6 +49,8 @@ int sl_coordinator_init(sl_coordinator_t *co, const sl_config_t *config, const s
     co->min_pause_ms = sl_config_duration_ms(config, "execution.checkpointing.min-pause");
     co->next_id = first_id ? first_id : 1;
     const char *dir = sl_config_str(config, "state.checkpoints.dir");
+    if ((dir == NULL || dir[0] == '\0') && optional_storage && co->interval_ms <= 0)
+        return 0;
     if (dir == NULL || dir[0] == '\0') {
         snprintf(err, errlen, "execution.checkpointing.interval is set but state.checkpoints.dir is not");
         return SL_ECONFIG;
@@ -55,6 +58,7 @@ int sl_coordinator_init(sl_coordinator_t *co, const sl_config_t *config, const s
     int rc = sl_ckpt_storage_init(&co->storage, dir, job_id, err, errlen);
     if (rc)
         return rc;
+    co->have_storage = true;
     if ((rc = sl_shared_registry_init(&co->registry, discard_shared, co)) != 0 ||
         (rc = sl_completed_store_init(&co->store, (size_t)sl_config_int(config, "state.checkpoints.num-retained"),
                                       &co->registry, discard_checkpoint, co)) != 0) {
@@ -66,9 +70,57 @@ int sl_coordinator_init(sl_coordinator_t *co, const sl_config_t *config, const s
     return 0;
 }
 
-void sl_coordinator_set_tasks(sl_coordinator_t *co, sl_task_t **tasks, uint32_t ntasks) {
-    co->tasks = tasks;
-    co->ntasks = ntasks;
+void sl_coordinator_set_gateway(sl_coordinator_t *co, const sl_coordinator_gateway_t *gw) {
+    co->stopped = false; /* a new attempt: every task runs again */
+    if (gw)
+        co->gw = *gw;
+    else
+        memset(&co->gw, 0, sizeof co->gw);
+}
+
+/* <target>/savepoint-<job>-<id>: a one-checkpoint job directory (restore takes it like any). */
+static void savepoint_name(const sl_coordinator_t *co, uint64_t id, char *buf, size_t len) {
+    snprintf(buf, len, "savepoint-%.60s-%llu", co->storage.job_id, (unsigned long long)id);
+}
+
+int sl_coordinator_request_savepoint(sl_coordinator_t *co, const char *target_dir, bool stop, sl_savepoint_cb done,
+                                     void *arg, char *err, size_t errlen) {
+    if (!co->have_storage) {
+        snprintf(err, errlen, "the job has no state.checkpoints.dir: savepoints are staged there before they move to "
+                 "their target");
+        return SL_ECONFIG;
+    }
+    if (target_dir == NULL || target_dir[0] == '\0' || strlen(target_dir) >= sizeof co->savepoint_target - 100) {
+        snprintf(err, errlen, "no savepoint directory given (or its name is too long)");
+        return SL_EINVAL;
+    }
+    if (co->savepoint_done) {
+        snprintf(err, errlen, "a savepoint of this job is already in progress");
+        return SL_EAGAIN;
+    }
+    if (co->stopped) {
+        snprintf(err, errlen, "a task of the job finished: savepoints need every task running");
+        return SL_EINVAL;
+    }
+    snprintf(co->savepoint_target, sizeof co->savepoint_target, "%s", target_dir);
+    co->savepoint_stop = stop;
+    co->savepoint_done = done;
+    co->savepoint_arg = arg;
+    return 0;
+}
+
+static void finish_savepoint(sl_coordinator_t *co, int status, const char *msg) {
+    sl_savepoint_cb done = co->savepoint_done;
+    co->savepoint_done = NULL;
+    co->pending_savepoint = false;
+    co->savepoint_target[0] = '\0';
+    if (done)
+        done(co->savepoint_arg, status, msg);
+}
+
+void sl_coordinator_fail_savepoint(sl_coordinator_t *co, const char *reason) {
+    if (co->savepoint_done && !co->pending_savepoint)
+        finish_savepoint(co, SL_ECANCELED, reason);
 }
 
 static void free_shared(sl_coordinator_t *co) {
@@ -87,24 +139,28 @@ static void delete_orphans(sl_coordinator_t *co) {
             discard_shared(co, co->shared[i]);
 }
 
-static void trigger(sl_coordinator_t *co, int64_t now) {
+static void trigger(sl_coordinator_t *co, int64_t now, bool savepoint) {
     uint64_t id = co->next_id++;
-    if (sl_ckpt_metadata_init(&co->md, id, co->storage.job_id, (uint64_t)sl_wall_ms(), SL_CKPT_KIND_CHECKPOINT,
+    char name[128];
+    savepoint_name(co, id, name, sizeof name);
+    /* A savepoint's metadata names its own directory: it is written there, not in the job's. */
+    if (sl_ckpt_metadata_init(&co->md, id, savepoint ? name : co->storage.job_id, (uint64_t)sl_wall_ms(),
+                              savepoint ? SL_CKPT_KIND_SAVEPOINT : SL_CKPT_KIND_CHECKPOINT,
                               co->graph->max_parallelism) != 0) {
         SL_WARN("checkpoint %llu skipped: out of memory", (unsigned long long)id);
+        if (savepoint)
+            finish_savepoint(co, SL_ENOMEM, "out of memory");
         return;
     }
     co->pending = id;
     co->pending_started = now;
+    co->pending_savepoint = savepoint;
     co->acks = 0;
-    for (uint32_t i = 0; i < co->ntasks; i++) {
-        sl_task_t *t = co->tasks[i];
-        if (t->nin == 0 && sl_task_trigger_checkpoint(t, id) != 0) {
-            sl_coordinator_abort(co, "could not reach a source");
-            return;
-        }
+    if (co->gw.trigger(co->gw.arg, savepoint ? id | SL_CKPT_SAVEPOINT_BIT : id) != 0) {
+        sl_coordinator_abort(co, "could not reach a source");
+        return;
     }
-    SL_INFO("checkpoint %llu triggered", (unsigned long long)id);
+    SL_INFO("%s %llu triggered", savepoint ? "savepoint" : "checkpoint", (unsigned long long)id);
 }
 
 void sl_coordinator_abort(sl_coordinator_t *co, const char *reason) {
@@ -115,29 +171,39 @@ void sl_coordinator_abort(sl_coordinator_t *co, const char *reason) {
     co->aborted++;
     snprintf(co->last_abort_reason, sizeof co->last_abort_reason, "checkpoint %llu: %s", (unsigned long long)id,
              reason);
-    SL_WARN("checkpoint %llu aborted: %s", (unsigned long long)id, reason);
+    SL_WARN("%s %llu aborted: %s", co->pending_savepoint ? "savepoint" : "checkpoint", (unsigned long long)id, reason);
     sl_ckpt_metadata_free(&co->md);
     delete_orphans(co);
     free_shared(co);
     char err[256];
     sl_ckpt_discard(&co->storage, id, err, sizeof err);
+    if (co->pending_savepoint)
+        finish_savepoint(co, SL_ECANCELED, co->last_abort_reason);
     co->next_trigger_at = sl_monotonic_ms() + (co->min_pause_ms > co->interval_ms ? co->min_pause_ms : co->interval_ms);
 }
 
 void sl_coordinator_tick(sl_coordinator_t *co, int64_t now) {
-    if (co->interval_ms <= 0)
+    if (!co->have_storage || co->gw.ntasks == 0)
         return;
     if (co->pending && now - co->pending_started > co->timeout_ms) {
         sl_coordinator_abort(co, "timed out (execution.checkpointing.timeout)");
         return;
     }
-    if (!co->pending && !co->stopped && now >= co->next_trigger_at)
-        trigger(co, now);
+    if (co->pending)
+        return;
+    if (co->savepoint_done && co->stopped)
+        finish_savepoint(co, SL_ECANCELED, "a task of the job finished: savepoints need every task running");
+    else if (co->savepoint_done)
+        trigger(co, now, true);
+    else if (co->interval_ms > 0 && !co->stopped && now >= co->next_trigger_at)
+        trigger(co, now, false);
 }
 
 static int add_ack(sl_coordinator_t *co, const sl_task_ack_t *ack) {
     char vid[256];
     sl_coordinator_vertex_id(co->graph, ack->vertex, vid, sizeof vid);
+    if (ack->vertex >= co->graph->nvertices || ack->subtask >= co->graph->vertices[ack->vertex].parallelism)
+        return SL_EINVAL;
     uint32_t first, last;
     sl_key_group_range(co->graph->max_parallelism, co->graph->vertices[ack->vertex].parallelism, ack->subtask, &first,
                        &last);
@@ -147,7 +213,9 @@ static int add_ack(sl_coordinator_t *co, const sl_task_ack_t *ack) {
         const sl_task_handle_t *hd = &ack->handles[h];
         char rel[256];
         sl_ckpt_file_info_t info = {hd->size, hd->crc32c};
-        if (hd->shared) {
+        if (hd->shared && co->pending_savepoint) {
+            rc = SL_EINVAL; /* a savepoint must stand alone */
+        } else if (hd->shared) {
             rc = sl_ckpt_operator_add_file(op, SL_CKPT_HANDLE_SHARED, hd->name, &info);
             char **sh = rc ? NULL : sl_realloc(co->shared, (co->nshared + 1) * sizeof *sh);
             if (sh == NULL || (sh[co->nshared] = sl_strdup(hd->name)) == NULL)
@@ -171,7 +239,75 @@ static int add_ack(sl_coordinator_t *co, const sl_task_ack_t *ack) {
     return rc;
 }
 
+/* Moves the staged savepoint (a chk-<id> of the job, no _metadata yet) to
+ * <target>/savepoint-<job>-<id>/chk-<id> and writes its _metadata there. */
+static int publish_savepoint(sl_coordinator_t *co, uint64_t id, char *path, size_t pathlen, char *err, size_t errlen) {
+    char name[128], from[4096], to[4096];
+    savepoint_name(co, id, name, sizeof name);
+    sl_ckpt_storage_t sp;
+    int rc = sl_ckpt_storage_init(&sp, co->savepoint_target, name, err, errlen);
+    if (rc)
+        return rc;
+    sl_ckpt_dir(&co->storage, id, from, sizeof from);
+    sl_ckpt_dir(&sp, id, to, sizeof to);
+    if (rename(from, to) != 0) {
+        /* Another filesystem: file by file (a savepoint directory is flat). */
+        DIR *d = opendir(from);
+        struct dirent *e;
+        rc = d ? 0 : SL_EIO;
+        while (rc == 0 && (e = readdir(d)) != NULL) {
+            char src[4096], dst[4096];
+            if (e->d_name[0] == '.')
+                continue;
+            if ((rc = sl_ckpt_file_path(&co->storage, id, e->d_name, src, sizeof src)) == 0 &&
+                (rc = sl_ckpt_file_path(&sp, id, e->d_name, dst, sizeof dst)) == 0)
+                rc = sl_ckpt_file_copy(src, dst, NULL, err, errlen);
+        }
+        if (d)
+            closedir(d);
+        if (rc && err[0] == '\0')
+            snprintf(err, errlen, "cannot move %.400s to %.400s: %s", from, to, strerror(errno));
+    }
+    if (rc == 0)
+        rc = sl_ckpt_metadata_write(&sp, &co->md, err, errlen);
+    snprintf(path, pathlen, "%s", sp.job_dir);
+    if (rc) {
+        char e2[256];
+        sl_ckpt_remove_tree(sp.job_dir, e2, sizeof e2);
+    }
+    sl_ckpt_storage_destroy(&sp);
+    return rc;
+}
+
+static void complete_savepoint(sl_coordinator_t *co) {
+    char err[1024] = "", path[4096];
+    uint64_t id = co->pending;
+    int rc = publish_savepoint(co, id, path, sizeof path, err, sizeof err);
+    if (rc) {
+        sl_coordinator_abort(co, err[0] ? err : sl_strerror(rc));
+        return;
+    }
+    sl_ckpt_metadata_free(&co->md);
+    co->pending = 0;
+    bool stop = co->savepoint_stop;
+    free_shared(co);
+    char staged[4096];
+    if (sl_ckpt_dir(&co->storage, id, staged, sizeof staged) == 0)
+        sl_ckpt_remove_tree(staged, err, sizeof err); /* what a copy across filesystems left */
+    co->last_duration_ms = sl_monotonic_ms() - co->pending_started;
+    SL_INFO("savepoint %llu complete in %lld ms: %s", (unsigned long long)id, (long long)co->last_duration_ms, path);
+    /* Sinks commit what the savepoint covers; with stop every subtask then ends. */
+    co->gw.notify_complete(co->gw.arg, id, stop);
+    if (stop)
+        co->stopped = true;
+    finish_savepoint(co, 0, path);
+}
+
 static void complete(sl_coordinator_t *co) {
+    if (co->pending_savepoint) {
+        complete_savepoint(co);
+        return;
+    }
     char err[512];
     uint64_t id = co->pending;
     int rc = sl_ckpt_metadata_write(&co->storage, &co->md, err, sizeof err);
@@ -193,9 +329,7 @@ static void complete(sl_coordinator_t *co) {
     co->last_duration_ms = sl_monotonic_ms() - co->pending_started;
     SL_INFO("checkpoint %llu complete in %lld ms", (unsigned long long)id, (long long)co->last_duration_ms);
     /* A subtask that misses the notice commits at the next one (commits cover every id <= n). */
-    for (uint32_t i = 0; i < co->ntasks; i++)
-        if (sl_task_notify_complete(co->tasks[i], id) != 0)
-            SL_WARN("checkpoint %llu: could not notify subtask %u", (unsigned long long)id, i);
+    co->gw.notify_complete(co->gw.arg, id, false);
     co->next_trigger_at = sl_monotonic_ms() + (co->min_pause_ms > co->interval_ms ? co->min_pause_ms : co->interval_ms);
 }
 
@@ -215,10 +349,12 @@ void sl_coordinator_ack(sl_coordinator_t *co, sl_task_ack_t *ack) {
     int rc = add_ack(co, ack);
     sl_task_ack_free(ack);
     if (rc) {
-        sl_coordinator_abort(co, "out of memory building the metadata");
+        sl_coordinator_abort(co, rc == SL_ENOMEM ? "out of memory building the metadata"
+                                                 : "an acknowledgement names no subtask of the job or, for a "
+                                                   "savepoint, a shared file");
         return;
     }
-    if (++co->acks == co->ntasks)
+    if (++co->acks == co->gw.ntasks)
         complete(co);
 }
 
@@ -228,9 +364,11 @@ void sl_coordinator_stop(sl_coordinator_t *co) {
 }
 
 void sl_coordinator_destroy(sl_coordinator_t *co) {
-    if (co->pending)
-        sl_ckpt_metadata_free(&co->md);
+    sl_coordinator_abort(co, "the job ended");
+    finish_savepoint(co, SL_ECANCELED, "the job ended");
     free_shared(co);
+    if (!co->have_storage)
+        return;
     sl_completed_store_destroy(&co->store);
     sl_shared_registry_destroy(&co->registry);
     sl_ckpt_storage_destroy(&co->storage);
@@ -239,6 +377,8 @@ void sl_coordinator_destroy(sl_coordinator_t *co) {
 /* After every task ended (no upload in flight): what aborted checkpoints left behind, a
  * directory without _metadata or a shared file no retained checkpoint references, goes. */
 void sl_coordinator_collect_garbage(sl_coordinator_t *co) {
+    if (!co->have_storage)
+        return;
     DIR *d = opendir(co->storage.job_dir);
     struct dirent *e;
     while (d && (e = readdir(d)) != NULL) {

@@ -2,7 +2,9 @@
  * interval, collects the subtasks' acknowledgements, completes a checkpoint by writing its
  * _metadata last, keeps the retained ones (CompletedCheckpointStore + SharedStateRegistry),
  * notifies the subtasks of completion, and aborts on timeout, decline or failure with the
- * reason recorded. It runs on the JobManager's thread (the mini-cluster's main loop). */
+ * reason recorded. Savepoints are taken the same way, full and self-contained, then moved to
+ * their target directory. It runs on the JobMaster's thread (the mini-cluster's main loop, or
+ * a cluster JobMaster); a gateway reaches the subtasks, in this process or over RPC. */
 #ifndef SL_MINICLUSTER_COORDINATOR_H
 #define SL_MINICLUSTER_COORDINATOR_H
 
@@ -14,16 +16,32 @@
 #include "checkpoint/shared_registry.h"
 #include "checkpoint/storage.h"
 #include "taskexecutor/task.h"
+#include "taskexecutor/task_checkpoint.h"
 
 struct sl_config_s;
+
+/* How the coordinator reaches a job's subtasks. */
+typedef struct sl_coordinator_gateway_s {
+    /* Every source subtask injects the barrier `barrier_id` (the id, with
+     * SL_CKPT_SAVEPOINT_BIT for a savepoint). Non-zero: the checkpoint is aborted. */
+    int (*trigger)(void *arg, uint64_t barrier_id);
+    /* Every subtask learns that checkpoint `id` completed (two-phase commit); with `stop` each
+     * one ends (cancelled) right after committing: stop-with-savepoint. */
+    void (*notify_complete)(void *arg, uint64_t id, bool stop);
+    void *arg;
+    uint32_t ntasks; /* acknowledgements a checkpoint needs */
+} sl_coordinator_gateway_t;
+
+/* The end of a savepoint request: status 0 and its directory, or an error and why. */
+typedef void (*sl_savepoint_cb)(void *arg, int status, const char *path_or_error);
 
 typedef struct sl_coordinator_s {
     sl_ckpt_storage_t storage;
     sl_shared_registry_t registry;
     sl_completed_store_t store;
     const sl_job_graph_t *graph;
-    sl_task_t **tasks;      /* every subtask; borrowed */
-    uint32_t ntasks;
+    sl_coordinator_gateway_t gw; /* ntasks 0: no attempt running */
+    bool have_storage;      /* false: no state.checkpoints.dir, nothing can be taken */
     int64_t interval_ms, timeout_ms, min_pause_ms;
     uint64_t next_id;
     int64_t next_trigger_at;
@@ -36,6 +54,12 @@ typedef struct sl_coordinator_s {
     uint32_t nshared;
     uint64_t pending_bytes; /* uploaded for it */
     bool stopped;           /* a task finished: no more checkpoints (sources cannot inject) */
+    /* A savepoint requested (target set) or in flight (pending_savepoint). */
+    char savepoint_target[1024];
+    bool savepoint_stop;
+    bool pending_savepoint;
+    sl_savepoint_cb savepoint_done;
+    void *savepoint_arg;
     /* Figures. */
     uint64_t completed, aborted, latest;
     int64_t last_duration_ms;
@@ -44,10 +68,19 @@ typedef struct sl_coordinator_s {
 } sl_coordinator_t;
 
 /* Prepares checkpoint storage <state.checkpoints.dir>/<job_id>. `first_id` continues the
- * numbering after a restore. Errors name the directory and the cause. */
+ * numbering after a restore. Errors name the directory and the cause. With
+ * `optional_storage`, no state.checkpoints.dir is fine as long as no checkpoint interval is
+ * set (a cluster job then answers savepoint requests with an error saying so). */
 int sl_coordinator_init(sl_coordinator_t *co, const struct sl_config_s *config, const sl_job_graph_t *g,
-                        const char *job_id, uint64_t first_id, char *err, size_t errlen);
-void sl_coordinator_set_tasks(sl_coordinator_t *co, sl_task_t **tasks, uint32_t ntasks);
+                        const char *job_id, uint64_t first_id, bool optional_storage, char *err, size_t errlen);
+/* The running attempt's subtasks (copied), or NULL once it ended. */
+void sl_coordinator_set_gateway(sl_coordinator_t *co, const sl_coordinator_gateway_t *gw);
+/* Asks for a savepoint into `target_dir` (it gets a savepoint-<job>-<id> directory), taken as
+ * soon as no checkpoint is in flight; with `stop` the job's subtasks end once it completed.
+ * `done` runs exactly once on the coordinator's thread, unless this returns an error
+ * (SL_EAGAIN: one is already requested; SL_ECONFIG: no checkpoint storage; SL_EINVAL). */
+int sl_coordinator_request_savepoint(sl_coordinator_t *co, const char *target_dir, bool stop, sl_savepoint_cb done,
+                                     void *arg, char *err, size_t errlen);
 /* Triggers when due, aborts on timeout. `now` is monotonic ms. */
 void sl_coordinator_tick(sl_coordinator_t *co, int64_t now);
 /* Takes ownership of `ack`. */
@@ -55,6 +88,8 @@ void sl_coordinator_ack(sl_coordinator_t *co, sl_task_ack_t *ack);
 /* Aborts the checkpoint in flight, if any (a task failed, or the job ends). */
 void sl_coordinator_abort(sl_coordinator_t *co, const char *reason);
 void sl_coordinator_stop(sl_coordinator_t *co);
+/* Fails a savepoint requested but not yet triggered (the job is ending). */
+void sl_coordinator_fail_savepoint(sl_coordinator_t *co, const char *reason);
 /* Once no task runs: removes what aborted checkpoints left (directories without _metadata,
  * shared files no retained checkpoint references). */
 void sl_coordinator_collect_garbage(sl_coordinator_t *co);

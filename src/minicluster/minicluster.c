@@ -22,6 +22,7 @@
 #include "state/rocksdb_backend.h"
 #include "state/rocksdb_memory.h"
 #include "taskexecutor/task.h"
+#include "taskexecutor/task_checkpoint.h"
 
 static volatile sig_atomic_t cancel_requested;
 
@@ -102,6 +103,27 @@ static void on_ack(void *arg, sl_task_ack_t *ack) {
         sl_free(m);
         sl_task_ack_free(ack); /* the checkpoint will time out */
     }
+}
+
+/* The coordinator's gateway in this process: sources get a trigger mail, every task a notice. */
+typedef struct {
+    sl_task_t **tasks;
+    uint32_t n;
+} local_tasks_t;
+
+static int trigger_local(void *arg, uint64_t barrier_id) {
+    local_tasks_t *lt = arg;
+    for (uint32_t i = 0; i < lt->n; i++)
+        if (lt->tasks[i]->nin == 0 && sl_task_trigger_checkpoint(lt->tasks[i], barrier_id) != 0)
+            return SL_ENOMEM;
+    return 0;
+}
+
+static void notify_local(void *arg, uint64_t id, bool stop) {
+    local_tasks_t *lt = arg;
+    for (uint32_t i = 0; i < lt->n; i++)
+        if (sl_task_notify_complete(lt->tasks[i], id, stop) != 0)
+            SL_WARN("checkpoint %llu: could not notify subtask %u", (unsigned long long)id, i);
 }
 
 /* Channels of edge e with one end here and the other elsewhere go to the placement's bridge
@@ -244,6 +266,10 @@ static int deploy_task(cluster_t *c, uint32_t v, uint32_t i, char *err, size_t e
             w.storage = &c->coordinator->storage;
             w.on_ack = on_ack;
             w.on_ack_arg = c;
+        } else if (c->pl && c->pl->storage) {
+            w.storage = c->pl->storage;
+            w.on_ack = c->pl->on_ack;
+            w.on_ack_arg = c->pl->arg;
         }
         w.restore = c->restore ? &c->restore->tasks[v][i] : NULL;
         w.out_edges = oe;
@@ -436,8 +462,11 @@ static int run_attempt(cluster_t *c, sl_progress_cb cb, void *cb_arg, int64_t in
         for (uint32_t i = 0; i < g->vertices[v].parallelism; i++)
             if (is_deployed(&c->tasks[v][i]))
                 all[n++] = &c->tasks[v][i];
+    local_tasks_t lt = {all, n};
+    if (c->pl && c->pl->on_tasks && all)
+        c->pl->on_tasks(c->pl->arg, all, n);
     if (c->coordinator)
-        sl_coordinator_set_tasks(c->coordinator, all, n);
+        sl_coordinator_set_gateway(c->coordinator, &(sl_coordinator_gateway_t){trigger_local, notify_local, &lt, n});
     uint32_t started = 0;
     for (uint32_t k = 0; k < n && rc == 0; k++) {
         rc = sl_task_start(all[k]);
@@ -470,6 +499,8 @@ static int run_attempt(cluster_t *c, sl_progress_cb cb, void *cb_arg, int64_t in
             next = sl_monotonic_ms() + interval_ms;
         }
     }
+    if (c->pl && c->pl->on_tasks && all)
+        c->pl->on_tasks(c->pl->arg, NULL, 0);
     for (uint32_t k = 0; k < n; k++) {
         sl_task_join(all[k]);
         if (c->pl && c->pl->on_task_final)
@@ -481,7 +512,7 @@ static int run_attempt(cluster_t *c, sl_progress_cb cb, void *cb_arg, int64_t in
     while (sl_mailbox_take_mail(&c->done, &m))
         m.fn(m.arg);
     if (c->coordinator) {
-        sl_coordinator_set_tasks(c->coordinator, NULL, 0);
+        sl_coordinator_set_gateway(c->coordinator, NULL);
         sl_coordinator_abort(c->coordinator, "the job attempt ended");
         sl_coordinator_collect_garbage(c->coordinator);
     }
@@ -541,7 +572,7 @@ int sl_minicluster_run(const sl_config_t *config, const sl_job_graph_t *g, void 
     if (sl_config_duration_ms(config, "execution.checkpointing.interval") > 0) {
         char job_id[96];
         make_job_id(g, job_id, sizeof job_id);
-        if ((rc = sl_coordinator_init(&co, config, g, job_id, plan.checkpoint_id + 1, result->error,
+        if ((rc = sl_coordinator_init(&co, config, g, job_id, plan.checkpoint_id + 1, false, result->error,
                                       sizeof result->error)) != 0) {
             sl_restore_plan_free(&plan);
             return rc;
@@ -588,7 +619,16 @@ int sl_minicluster_run_placed(const sl_config_t *config, const sl_job_graph_t *g
     memset(result, 0, sizeof *result);
     /* One TaskManager (this process) holding the placement's local slots. */
     cluster_t c = {.g = g, .config = config, .user_lib = user_lib, .pl = pl, .ntms = 1, .slots_per_tm = pl->nslots};
-    int rc = run_attempt(&c, NULL, NULL, 0, sl_monotonic_ms(), result);
+    sl_restore_plan_t plan;
+    memset(&plan, 0, sizeof plan);
+    int rc = 0;
+    if (pl->restore_path && pl->restore_path[0]) {
+        if ((rc = sl_restore_plan_load(&plan, g, pl->restore_path, result->error, sizeof result->error)) != 0)
+            return rc;
+        c.restore = &plan;
+    }
+    rc = run_attempt(&c, NULL, NULL, 0, sl_monotonic_ms(), result);
+    sl_restore_plan_free(&plan);
     remove_rocksdb_parent(config);
     return rc;
 }

@@ -57,8 +57,12 @@ int sl_minicluster_run(const struct sl_config_s *config, const sl_job_graph_t *g
  * here when local[i]; a channel with exactly one end here is handed to `bridge`, which
  * connects its other end over the data plane (exported for a local producer, imported for a
  * local consumer) and binds the remote side's mailbox; `unbridge` undoes every bridge before
- * the channels go. Checkpointing and restarts are the JobMaster's business, not this run's. */
+ * the channels go. Restarts and the checkpoint coordinator are the JobMaster's business; the
+ * run writes its subtasks' snapshots, hands their acknowledgements on, and restores. */
 struct sl_channel_s;
+struct sl_ckpt_storage_s;
+struct sl_task_s;
+struct sl_task_ack_s;
 typedef struct sl_minicluster_placement_s {
     uint32_t nslots;
     const uint8_t *local;
@@ -69,6 +73,15 @@ typedef struct sl_minicluster_placement_s {
     void (*on_task_final)(void *arg, uint32_t vertex, uint32_t subtask, int state, const char *error);
     void *arg;
     volatile int *cancel; /* set non-zero to cancel this run */
+    /* Checkpoints (NULL storage: none): where subtasks write, where their acknowledgements go
+     * (called on task or upload threads; takes ownership), and the completed checkpoint or
+     * savepoint to start from (NULL: a fresh start). */
+    const struct sl_ckpt_storage_s *storage;
+    void (*on_ack)(void *arg, struct sl_task_ack_s *ack);
+    const char *restore_path;
+    /* The run's tasks once they exist (before any starts), and (NULL, 0) before they go:
+     * triggers and completion notices reach them through it. */
+    void (*on_tasks)(void *arg, struct sl_task_s **tasks, uint32_t n);
 } sl_minicluster_placement_t;
 
 /* Runs the local subtasks of `g` as placed, until they all ended. Returns 0 with

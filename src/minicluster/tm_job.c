@@ -11,11 +11,14 @@
 #include "core/alloc.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "checkpoint/storage.h"
 #include "graph/job_graph_codec.h"
+#include "minicluster/ack_codec.h"
 #include "minicluster/minicluster.h"
 #include "network/buffer_pool.h"
 #include "network/channel.h"
 #include "taskexecutor/task.h"
+#include "taskexecutor/task_checkpoint.h"
 
 typedef struct {
     char tm_id[64];
@@ -48,6 +51,11 @@ typedef struct run_s {
     uint32_t nbridges, cap;
     uint32_t reported, expected;
     bool any_failed;        /* a local task failed or was canceled */
+    sl_ckpt_storage_t storage; /* state.checkpoints.dir/<job id>, when set */
+    bool have_storage;
+    char *restore_path;     /* from the DeployJob, or NULL */
+    sl_task_t **tasks;      /* the running tasks, under owner->mu (triggers, notices) */
+    uint32_t ntasks;
     struct run_s *next;
 } run_t;
 
@@ -163,6 +171,61 @@ static void on_task_final(void *arg, uint32_t vertex, uint32_t subtask, int stat
     report(r, vertex, subtask, s, s == SLUICE__RPC__TASK_STATE__TASK_FAILED ? error : NULL);
 }
 
+/* ---- Checkpoints: the JobMaster coordinates, the run's tasks snapshot ---- */
+
+/* Task or upload thread: the acknowledgement goes to the JobMaster. */
+static void on_ack(void *arg, sl_task_ack_t *ack) {
+    run_t *r = arg;
+    Sluice__Rpc__AcknowledgeCheckpoint m;
+    sl_ack_msg_scratch_t sc;
+    int rc = sl_ack_to_msg(ack, r->job_id, r->attempt, &m, &sc);
+    if (rc == 0) {
+        sl_rpc_msg_t env = SLUICE__RPC__ENVELOPE__INIT;
+        env.body_case = SLUICE__RPC__ENVELOPE__BODY_ACKNOWLEDGE_CHECKPOINT;
+        env.acknowledge_checkpoint = &m;
+        rc = sl_rpc_send(r->jm, &env);
+    }
+    if (rc) /* the checkpoint times out on the JobMaster */
+        SL_WARN("job %s: cannot acknowledge checkpoint %llu of task %u/%u: %s", r->job_id,
+                (unsigned long long)ack->checkpoint_id, ack->vertex, ack->subtask, sl_strerror(rc));
+    sl_ack_msg_scratch_free(&sc);
+    sl_task_ack_free(ack);
+}
+
+static void on_tasks(void *arg, sl_task_t **tasks, uint32_t n) {
+    run_t *r = arg;
+    pthread_mutex_lock(&r->owner->mu);
+    r->tasks = tasks;
+    r->ntasks = n;
+    pthread_mutex_unlock(&r->owner->mu);
+}
+
+static run_t *find_run(sl_tm_jobs_t *j, const char *job_id, uint32_t attempt) {
+    for (run_t *r = j->runs; r; r = r->next)
+        if (!r->done && r->attempt == attempt && strcmp(r->job_id, job_id) == 0)
+            return r;
+    return NULL;
+}
+
+void sl_tm_jobs_trigger(sl_tm_jobs_t *j, const Sluice__Rpc__TriggerCheckpoint *m) {
+    pthread_mutex_lock(&j->mu);
+    run_t *r = find_run(j, m->job_id, m->attempt);
+    for (uint32_t i = 0; r && i < r->ntasks; i++)
+        if (r->tasks[i]->nin == 0 && sl_task_trigger_checkpoint(r->tasks[i], m->barrier_id) != 0)
+            SL_WARN("job %s: cannot trigger checkpoint %llu", m->job_id,
+                    (unsigned long long)(m->barrier_id & ~SL_CKPT_SAVEPOINT_BIT));
+    pthread_mutex_unlock(&j->mu);
+}
+
+void sl_tm_jobs_notify_complete(sl_tm_jobs_t *j, const Sluice__Rpc__NotifyCheckpointComplete *m) {
+    pthread_mutex_lock(&j->mu);
+    run_t *r = find_run(j, m->job_id, m->attempt);
+    for (uint32_t i = 0; r && i < r->ntasks; i++)
+        if (sl_task_notify_complete(r->tasks[i], m->checkpoint_id, m->stop) != 0)
+            SL_WARN("job %s: cannot notify checkpoint %llu", m->job_id, (unsigned long long)m->checkpoint_id);
+    pthread_mutex_unlock(&j->mu);
+}
+
 /* ---- A run ---- */
 
 static void *run_main(void *arg) {
@@ -173,7 +236,11 @@ static void *run_main(void *arg) {
                                      .unbridge = unbridge,
                                      .on_task_final = on_task_final,
                                      .arg = r,
-                                     .cancel = &r->cancel};
+                                     .cancel = &r->cancel,
+                                     .storage = r->have_storage ? &r->storage : NULL,
+                                     .on_ack = on_ack,
+                                     .restore_path = r->restore_path,
+                                     .on_tasks = on_tasks};
     sl_job_result_t res;
     int rc = sl_minicluster_run_placed(r->config, &r->g, r->lib, &pl, &res);
     if (rc || r->reported < r->expected) {
@@ -206,25 +273,24 @@ static void free_run(run_t *r) {
     if (r->jm)
         sl_rpc_conn_unref(r->jm);
     sl_free(r->bridges);
+    if (r->have_storage)
+        sl_ckpt_storage_destroy(&r->storage);
+    sl_free(r->restore_path);
     sl_free(r->local);
     sl_free(r->where);
     sl_free(r);
 }
 
-/* Lines "key=value" into a configuration, then what a TaskManager run must not do. */
+/* Lines "key=value" into a configuration; the job's checkpoint storage when it has one (the
+ * directory must be shared by every process of the cluster). */
 static int parse_config(run_t *r, const uint8_t *data, size_t len, char *err, size_t errlen) {
     int rc = sl_config_create(&r->config);
     if (rc == 0)
         rc = sl_config_set_lines(r->config, data, len, err, errlen);
-    if (rc == 0 && sl_config_duration_ms(r->config, "execution.checkpointing.interval") > 0) {
-        SL_WARN("job %s: checkpoints of jobs on a cluster are not taken yet; running without", r->job_id);
-        rc = sl_config_set(r->config, "execution.checkpointing.interval", "0", err, errlen);
-    }
-    const char *from = rc == 0 ? sl_config_str(r->config, "execution.savepoint.path") : NULL;
-    if (from && from[0]) {
-        snprintf(err, errlen, "jobs on a cluster cannot start from a checkpoint yet (%s): run it on the embedded "
-                 "mini-cluster", from);
-        rc = SL_ECONFIG;
+    const char *dir = rc == 0 ? sl_config_str(r->config, "state.checkpoints.dir") : NULL;
+    if (dir && dir[0]) {
+        if ((rc = sl_ckpt_storage_init(&r->storage, dir, r->job_id, err, errlen)) == 0)
+            r->have_storage = true;
     }
     return rc;
 }
@@ -235,6 +301,8 @@ static int prepare(run_t *r, const Sluice__Rpc__DeployJob *m, char *err, size_t 
     int rc = sl_job_graph_decode(m->job_graph.data, m->job_graph.len, &r->g, err, errlen);
     if (rc == 0)
         rc = parse_config(r, m->config.data, m->config.len, err, errlen);
+    if (rc == 0 && m->restore_path[0] && (r->restore_path = sl_strdup(m->restore_path)) == NULL)
+        rc = SL_ENOMEM;
     if (rc == 0 && m->library_path[0] && (r->lib = dlopen(m->library_path, RTLD_NOW | RTLD_LOCAL)) == NULL) {
         snprintf(err, errlen, "cannot load the job library %s: %s", m->library_path, dlerror());
         rc = SL_ESYMBOL;

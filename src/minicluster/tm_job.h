@@ -4,9 +4,10 @@
  * reported back as a TaskStateUpdate.
  *
  * Every TaskManager derives the same channel ids from (job, edge, producer, consumer), so the
- * exporting and the importing side meet without any further coordination. Checkpoints of
- * distributed jobs are not taken yet (the JobMaster has no coordinator yet): a run forces
- * execution.checkpointing.interval to 0 and says so in the log. */
+ * exporting and the importing side meet without any further coordination. Checkpoints are the
+ * JobMaster's: its triggers reach the run's source subtasks, the subtasks write to the job's
+ * checkpoint storage (a directory every process shares) and their acknowledgements go back as
+ * AcknowledgeCheckpoint messages; a DeployJob may name a checkpoint to restore. */
 #ifndef SL_MINICLUSTER_TM_JOB_H
 #define SL_MINICLUSTER_TM_JOB_H
 
@@ -19,6 +20,10 @@ int sl_tm_jobs_create(sl_net_t *net, sl_tm_jobs_t **out);
 /* Loop thread: answers `req` (Ack, or an Error when the job cannot start here) and starts the
  * run; `jm` is where TaskStateUpdates go (a reference is taken). */
 void sl_tm_jobs_deploy(sl_tm_jobs_t *j, sl_rpc_conn_t *jm, sl_rpc_request_t *req, const Sluice__Rpc__DeployJob *m);
+/* Loop thread: the JobMaster's checkpoint trigger and completion notice for a run here (an
+ * attempt that is not running here is ignored). */
+void sl_tm_jobs_trigger(sl_tm_jobs_t *j, const Sluice__Rpc__TriggerCheckpoint *m);
+void sl_tm_jobs_notify_complete(sl_tm_jobs_t *j, const Sluice__Rpc__NotifyCheckpointComplete *m);
 /* Any thread: cancels the job's run here, if any. */
 void sl_tm_jobs_cancel(sl_tm_jobs_t *j, const char *job_id);
 /* Number of runs still going (finished runs are reaped here). */

@@ -38,7 +38,7 @@ int sl_rpc_frame_pack(uint8_t kind, const ProtobufCMessage *msg, uint32_t max_fr
 }
 
 static int known_body(int c) {
-    return c >= SLUICE__RPC__ENVELOPE__BODY_ERROR && c <= SLUICE__RPC__ENVELOPE__BODY_DEPLOY_JOB;
+    return c >= SLUICE__RPC__ENVELOPE__BODY_ERROR && c <= SLUICE__RPC__ENVELOPE__BODY_SAVEPOINT_RESULT;
 }
 
 /* protobuf-c accepts an overlong encoding of the invalid field number 0 (bytes 80 00) and keeps
@@ -117,7 +117,12 @@ const char *sl_rpc_body_name(int body_case) {
                                   "slot_report", "request_slot", "offer_slots", "offer_slots_ack",
                                   "submit_task", "cancel_task", "task_state_update", "submit_job",
                                   "job_status", "list_jobs", "job_list", "cancel_job",
-                                  "free_slot", "disconnect", "ack", "echo", "deploy_job"};
+                                  "free_slot", "disconnect", "ack", "echo", "deploy_job",
+                                  "trigger_checkpoint", "notify_checkpoint_complete", "acknowledge_checkpoint",
+                                  "trigger_savepoint", "savepoint_result"};
+    _Static_assert(sizeof names / sizeof names[0] ==
+                       SLUICE__RPC__ENVELOPE__BODY_SAVEPOINT_RESULT - SLUICE__RPC__ENVELOPE__BODY_ERROR + 1,
+                   "a name per body");
     if (body_case == SLUICE__RPC__ENVELOPE__BODY__NOT_SET)
         return "none";
     if (!known_body(body_case))

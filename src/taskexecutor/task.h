@@ -149,6 +149,7 @@ struct sl_task_s {
     sl_task_ack_cb on_ack;
     void *on_ack_arg;
     uint64_t aligning;          /* checkpoint whose barriers are being aligned, 0 = none */
+    bool aligning_savepoint;    /* ... and it is a savepoint */
     uint32_t barriers;          /* of it received so far */
     bool *blocked;              /* per input channel: its barrier arrived, hold its data */
     sl_channel_t **deferred;    /* blocked channels that became ready meanwhile */

@@ -34,8 +34,9 @@ void sl_task_ack_free(sl_task_ack_t *ack) {
 
 typedef struct {
     sl_task_t *t;
-    uint64_t id;
+    uint64_t id;   /* a trigger's barrier id (may carry SL_CKPT_SAVEPOINT_BIT) */
     bool complete; /* notify complete instead of trigger */
+    bool stop;     /* after committing, end (stop-with-savepoint) */
 } ckpt_mail_t;
 
 static void ckpt_mail(void *arg) {
@@ -47,6 +48,10 @@ static void ckpt_mail(void *arg) {
         for (uint32_t i = 0; rc == 0 && i < t->nops; i++)
             if (t->ops[i]->vt->checkpoint_complete)
                 rc = t->ops[i]->vt->checkpoint_complete(t->ops[i], m->id);
+        /* Stop-with-savepoint: nothing after the savepoint's barrier may be committed, so the
+         * task ends here as cancelled (its uncommitted output is aborted, as on a cancel). */
+        if (rc == 0 && m->stop)
+            sl_mailbox_cancel(&t->mailbox);
     } else {
         rc = sl_task_checkpoint(t, m->id);
     }
@@ -59,11 +64,11 @@ static void ckpt_mail(void *arg) {
     sl_free(m);
 }
 
-static int post(sl_task_t *t, uint64_t id, bool complete) {
+static int post(sl_task_t *t, uint64_t id, bool complete, bool stop) {
     ckpt_mail_t *m = sl_malloc(sizeof *m);
     if (m == NULL)
         return SL_ENOMEM;
-    *m = (ckpt_mail_t){t, id, complete};
+    *m = (ckpt_mail_t){t, id, complete, stop};
     int rc = sl_mailbox_put_mail(&t->mailbox, ckpt_mail, m);
     if (rc)
         sl_free(m);
@@ -77,8 +82,8 @@ void sl_task_drop_checkpoint_mails(sl_task_t *t) {
             sl_free(m.arg); /* a trigger or notice for a task that has ended */
 }
 
-int sl_task_trigger_checkpoint(sl_task_t *t, uint64_t id) { return post(t, id, false); }
-int sl_task_notify_complete(sl_task_t *t, uint64_t id) { return post(t, id, true); }
+int sl_task_trigger_checkpoint(sl_task_t *t, uint64_t barrier_id) { return post(t, barrier_id, false, false); }
+int sl_task_notify_complete(sl_task_t *t, uint64_t id, bool stop) { return post(t, id, true, stop); }
 
 typedef struct {
     sl_ckpt_writer_t w;
@@ -185,16 +190,19 @@ static int write_op_state(sl_task_t *t, uint64_t id, sl_task_ack_t *ack) {
     return sl_task_ack_add(ack, false, name, info.size, info.crc32c);
 }
 
-static int write_state(sl_task_t *t, uint64_t id, sl_task_ack_t *ack) {
-    bool incremental = t->state && sl_rocksdb_backend_is(t->state) &&
+static int write_state(sl_task_t *t, uint64_t id, bool savepoint, sl_task_ack_t *ack) {
+    /* A savepoint stands alone: full and portable, whatever the backend. */
+    bool incremental = !savepoint && t->state && sl_rocksdb_backend_is(t->state) &&
                        sl_config_bool(t->config, "state.backend.incremental");
     int rc = write_portable(t, id, !incremental, ack);
     return rc == 0 && incremental ? sl_task_incremental_snapshot(t, id, ack) : rc;
 }
 
-int sl_task_checkpoint(sl_task_t *t, uint64_t id) {
+int sl_task_checkpoint(sl_task_t *t, uint64_t barrier_id) {
     if (t->storage == NULL || t->on_ack == NULL)
         return 0;
+    bool savepoint = (barrier_id & SL_CKPT_SAVEPOINT_BIT) != 0;
+    uint64_t id = barrier_id & ~SL_CKPT_SAVEPOINT_BIT;
     sl_task_ack_t *ack = sl_calloc(1, sizeof *ack);
     if (ack == NULL || (ack->extras = sl_calloc(t->nops, sizeof *ack->extras)) == NULL) {
         sl_free(ack);
@@ -217,14 +225,14 @@ int sl_task_checkpoint(sl_task_t *t, uint64_t id) {
         rc = write_op_state(t, id, ack);
     bool async = false;
     if (rc == 0 && has_keyed_state(t)) {
-        rc = write_state(t, id, ack);
+        rc = write_state(t, id, savepoint, ack);
         async = rc == 1;
         rc = async ? 0 : rc;
     }
     /* The barrier goes on even when declining, so downstream alignment never waits forever. */
     int frc = 0;
     for (uint32_t i = 0; frc == 0 && i < t->nwriters; i++)
-        frc = sl_record_writer_event(&t->writers[i].writer, SL_CH_BARRIER, (int64_t)id);
+        frc = sl_record_writer_event(&t->writers[i].writer, SL_CH_BARRIER, (int64_t)barrier_id);
     if (!async) {
         ack->status = rc;
         t->on_ack(t->on_ack_arg, ack);
@@ -255,13 +263,14 @@ static int release_channels(sl_task_t *t) {
 static int maybe_aligned(sl_task_t *t) {
     if (t->aligning == 0 || t->barriers < live_channels(t))
         return 0;
-    uint64_t id = t->aligning;
+    uint64_t id = t->aligning | (t->aligning_savepoint ? SL_CKPT_SAVEPOINT_BIT : 0);
     int rc = sl_task_checkpoint(t, id);
     int rrc = release_channels(t);
     return rc ? rc : rrc;
 }
 
-int sl_task_on_barrier(sl_task_t *t, sl_channel_t *ch, uint64_t id) {
+int sl_task_on_barrier(sl_task_t *t, sl_channel_t *ch, uint64_t barrier_id) {
+    uint64_t id = barrier_id & ~SL_CKPT_SAVEPOINT_BIT;
     if (t->aligning && id < t->aligning)
         return 0; /* a late barrier of an aborted checkpoint */
     if (t->aligning && id > t->aligning) {
@@ -274,6 +283,7 @@ int sl_task_on_barrier(sl_task_t *t, sl_channel_t *ch, uint64_t id) {
     }
     if (t->aligning == 0) {
         t->aligning = id;
+        t->aligning_savepoint = (barrier_id & SL_CKPT_SAVEPOINT_BIT) != 0;
         t->barriers = 0;
     }
     if (!t->blocked[ch->index]) {

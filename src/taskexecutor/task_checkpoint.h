@@ -9,23 +9,28 @@
 
 #include "taskexecutor/task.h"
 
-/* From any thread: asks a source subtask to take checkpoint `id` (it injects the barrier), or
- * tells a subtask that checkpoint `id` completed. */
-int sl_task_trigger_checkpoint(sl_task_t *t, uint64_t id);
-int sl_task_notify_complete(sl_task_t *t, uint64_t id);
+/* Barrier ids carry this bit for a savepoint: the snapshot is then full and portable (never
+ * incremental, never shared files). Checkpoint ids stay far below it. */
+#define SL_CKPT_SAVEPOINT_BIT (1ull << 62)
+
+/* From any thread: asks a source subtask to take checkpoint `barrier_id` (it injects the
+ * barrier), or tells a subtask that checkpoint `id` completed; with `stop` the subtask ends
+ * (cancelled) right after committing it (stop-with-savepoint). */
+int sl_task_trigger_checkpoint(sl_task_t *t, uint64_t barrier_id);
+int sl_task_notify_complete(sl_task_t *t, uint64_t id, bool stop);
 
 /* Frees checkpoint mails the task will never run (it ended). */
 void sl_task_drop_checkpoint_mails(sl_task_t *t);
 
 /* Task thread. A barrier arrived on `ch`: block the channel until all inputs delivered it,
  * then snapshot, forward the barrier and acknowledge. */
-int sl_task_on_barrier(sl_task_t *t, sl_channel_t *ch, uint64_t id);
+int sl_task_on_barrier(sl_task_t *t, sl_channel_t *ch, uint64_t barrier_id);
 /* A channel ended: an aligning checkpoint may now be complete. */
 int sl_task_on_channel_end(sl_task_t *t);
 /* True when `ch` is held back by an alignment (the caller must not read it yet). */
 bool sl_task_hold_channel(sl_task_t *t, sl_channel_t *ch);
 /* Snapshot now (sources: on trigger; others: aligned). */
-int sl_task_checkpoint(sl_task_t *t, uint64_t id);
+int sl_task_checkpoint(sl_task_t *t, uint64_t barrier_id);
 
 /* At start, from t->restore: keyed state and timers (before open), then operator extras (after
  * open). */

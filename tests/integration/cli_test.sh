@@ -130,8 +130,13 @@ expect_fail tm-no-address "--jobmanager must be HOST:PORT" "$SLUICE" taskmanager
 expect_fail tm-bad-address "--jobmanager must be HOST:PORT, not 'nowhere'" "$SLUICE" taskmanager --jobmanager nowhere
 expect_fail tm-unreachable "connect to 127.0.0.1:1 failed" "$SLUICE" taskmanager --jobmanager 127.0.0.1:1 \
     -D taskmanager.registration.timeout=1s
-expect_fail cluster-from-checkpoint "cannot start from a checkpoint yet" "$SLUICE" nexmark --query q5 --events 10 \
-    --jobmanager 127.0.0.1:1 --from-checkpoint "$WORK"
+expect_fail cluster-missing-checkpoint "--from-checkpoint no/such/dir: No such file" "$SLUICE" nexmark --query q5 \
+    --events 10 --jobmanager 127.0.0.1:1 --from-checkpoint no/such/dir
+expect_fail savepoint-usage "usage: sluice savepoint JOB" "$SLUICE" savepoint --jobmanager 127.0.0.1:1
+expect_fail stop-usage "usage: sluice stop JOB" "$SLUICE" stop
+expect_fail savepoint-no-dir "no savepoint directory" "$SLUICE" savepoint job-1 --jobmanager 127.0.0.1:1
+expect_fail savepoint-unreachable "connect to 127.0.0.1:1 failed" "$SLUICE" savepoint job-1 "$WORK/sp" \
+    --jobmanager 127.0.0.1:1
 expect_fail cluster-bad-target "--target must be local or slurm" "$SLUICE" nexmark --query q5 --events 10 --target yarn
 expect_fail jm-bad-driver "resourcemanager.driver" "$SLUICE" jobmanager --port 0 -D resourcemanager.driver=yarn
 expect_fail jm-bad-host "cannot listen on" "$SLUICE" jobmanager --host 203.0.113.77 --port 0

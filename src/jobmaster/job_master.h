@@ -1,0 +1,70 @@
+/* The JobMaster of one job: a thread that asks its SlotPool for slots, places subtask i of
+ * every vertex in slot i, sends each TaskManager one DeployJob, watches the TaskStateUpdates,
+ * restarts per restart-strategy.fixed-delay, and runs the job's CheckpointCoordinator.
+ *
+ * DESIGN
+ * Messages for the job (acknowledgements, savepoint requests) arrive on the RPC loop thread
+ * and are posted as mails to the JobMaster's mailbox; the coordinator is touched only by the
+ * JobMaster's thread. Triggers and completion notices go to every TaskManager of the current
+ * attempt; reports and acknowledgements of other attempts are stale and dropped. A restart
+ * deploys from the latest completed checkpoint (or the job's initial savepoint when none
+ * completed yet). The dispatcher owns the job record and reads its status fields under mu. */
+#ifndef SL_JOBMASTER_JOB_MASTER_H
+#define SL_JOBMASTER_JOB_MASTER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/mailbox.h"
+#include "graph/job_graph.h"
+#include "jobmaster/jobmanager.h"
+#include "minicluster/coordinator.h"
+#include "rpc/rpc.h"
+
+struct sl_config_s;
+
+typedef struct sl_job_master_s {
+    sl_jobmanager_t *jm;
+    char id[64];
+    char name[128];
+    uint8_t *graph, *config;  /* as submitted */
+    size_t graph_len, config_len;
+    char library[1024];
+    uint32_t nslots, ntasks;
+    _Atomic int state;         /* Sluice__Rpc__JobState */
+    int64_t start_ms, end_ms;
+    pthread_mutex_t mu;        /* error, ended, the reports' counters against attempt changes */
+    char error[1024];
+    atomic_uint finished, failed, canceled;
+    _Atomic uint32_t attempt;  /* reports of other attempts are stale */
+    volatile int cancel;
+    bool ended;                /* the thread no longer takes mail */
+    pthread_t thread;
+    bool started;
+    struct sl_job_master_s *next; /* the dispatcher's list */
+    /* The JobMaster thread's own. */
+    sl_mailbox_t mail;
+    struct sl_config_s *cfg;
+    sl_job_graph_t g;
+    sl_coordinator_t co;
+    bool co_ready;
+    int64_t restarts, restart_delay_ms;
+    char restore_path[4096];   /* what the next attempt restores, "" for a fresh start */
+    struct tm_ref_s *tms;      /* the running attempt's TaskManagers (gateway) */
+    uint32_t ntms;
+} sl_job_master_t;
+
+/* Parses the submitted graph and configuration (errors name what is wrong), then starts the
+ * thread. On error nothing is left running; sl_job_master_free releases the record. */
+int sl_job_master_prepare(sl_job_master_t *j, char *err, size_t errlen);
+int sl_job_master_start(sl_job_master_t *j);
+/* Any thread: an acknowledgement of `attempt` (ownership taken). */
+void sl_job_master_ack(sl_job_master_t *j, uint32_t attempt, struct sl_task_ack_s *ack);
+/* Loop thread: a savepoint request; `req` is answered once it completed or failed. */
+void sl_job_master_savepoint(sl_job_master_t *j, sl_rpc_request_t *req, const char *target_dir, bool stop);
+/* Joins the thread (after setting cancel) and frees the record. */
+void sl_job_master_free(sl_job_master_t *j);
+
+#endif
