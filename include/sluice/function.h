@@ -38,6 +38,53 @@ int sl_fn_list_add(sl_fn_ctx_t *ctx, const char *state, const void *val, uint32_
 int sl_fn_list_visit(sl_fn_ctx_t *ctx, const char *state,
                      int (*cb)(void *arg, const void *val, uint32_t len), void *arg);
 int sl_fn_list_clear(sl_fn_ctx_t *ctx, const char *state);
+/* Map state by name: user key -> value, both plain bytes. get returns 1 and a borrowed pointer
+ * (valid until the next call on that state), 0 when the user key is absent. put inserts or
+ * replaces; remove of an absent user key is not an error. visit calls `cb` once per entry, in no
+ * particular order (sorted by user-key bytes on RocksDB, hash order on the heap backend), and
+ * stops at the first non-zero return, which it returns; `cb` must not modify the same state.
+ * clear removes every entry of the current key. */
+typedef int (*sl_map_visit_cb)(void *arg, const void *ukey, uint32_t ukey_len, const void *val, uint32_t len);
+int sl_fn_map_get(sl_fn_ctx_t *ctx, const char *state, const void *ukey, uint32_t ukey_len, const void **val,
+                  uint32_t *len);
+int sl_fn_map_put(sl_fn_ctx_t *ctx, const char *state, const void *ukey, uint32_t ukey_len, const void *val,
+                  uint32_t len);
+int sl_fn_map_remove(sl_fn_ctx_t *ctx, const char *state, const void *ukey, uint32_t ukey_len);
+int sl_fn_map_visit(sl_fn_ctx_t *ctx, const char *state, sl_map_visit_cb cb, void *arg);
+int sl_fn_map_clear(sl_fn_ctx_t *ctx, const char *state);
+
+/* Reducing state (Flink's ReducingState): one value per key, and every value added is folded
+ * into it by the state's reduce function, declared once on the operator with
+ * sl_stream_reducing_state(). Values of one state have a fixed size, at most
+ * SL_STATE_REDUCE_MAX bytes, fixed by the first add after the state was empty: the function
+ * then combines in place, with no output buffer to size. `acc` holds the current value,
+ * 16-byte aligned (it may be cast to a struct); `in` is the pointer given to
+ * sl_fn_reducing_add; both are `len` bytes. Return 0, or < 0 to fail (sl_fn_fail). */
+#define SL_STATE_REDUCE_MAX 1024
+typedef int (*sl_state_reduce_fn)(sl_fn_ctx_t *ctx, void *acc, const void *in, uint32_t len);
+/* add: stores `val` when the state is empty, else reduces it into the stored value
+ * (SL_EINVAL when `len` differs from the stored value's size). get: 1 and a borrowed pointer
+ * (valid until the next call on that state; copy it before casting, it is not aligned), 0 when
+ * empty. clear: empties it. */
+int sl_fn_reducing_add(sl_fn_ctx_t *ctx, const char *state, const void *val, uint32_t len);
+int sl_fn_reducing_get(sl_fn_ctx_t *ctx, const char *state, const void **val, uint32_t *len);
+int sl_fn_reducing_clear(sl_fn_ctx_t *ctx, const char *state);
+
+/* Aggregating state (Flink's AggregatingState): one accumulator per key of a user aggregate
+ * (sl_aggregate_t, below, the same as agg(symbol) in sl_stream_aggregate), declared once on the
+ * operator with sl_stream_aggregating_state(). add: creates the accumulator (init) when the
+ * state is empty, then adds the row (add). get: writes the result into field `field` of `out`
+ * (result) and returns 1, or returns 0 without writing when the state is empty. clear: empties
+ * it. */
+int sl_fn_aggregating_add(sl_fn_ctx_t *ctx, const char *state, const sl_row_t *in);
+int sl_fn_aggregating_get(sl_fn_ctx_t *ctx, const char *state, sl_row_builder_t *out, uint32_t field);
+int sl_fn_aggregating_clear(sl_fn_ctx_t *ctx, const char *state);
+
+/* A state name used with functions of another kind than its first use (a value state read as a
+ * map, a reducing state read with sl_fn_value_get, ...), reducing or aggregating state that was
+ * not declared, and a declared function that cannot be found all fail the call with SL_EINVAL
+ * (SL_ESYMBOL for a missing symbol) and a message naming the state. */
+
 /* Registers an event-time (or processing-time) timer for the current key. */
 int sl_fn_timer_event(sl_fn_ctx_t *ctx, int64_t ts);
 int sl_fn_timer_proc(sl_fn_ctx_t *ctx, int64_t ts);

@@ -46,9 +46,10 @@ sl_stream_t *sl_source_nexmark(sl_job_t *job, const char *name, const char *tabl
 sl_stream_t *sl_stream_parallelism(sl_stream_t *s, uint32_t parallelism);
 /* Sets a parameter visible to the operator's user function (sl_fn_param). */
 sl_stream_t *sl_stream_param(sl_stream_t *s, const char *key, const char *value);
-/* State TTL for the user state of this (keyed process) operator: a value or list element
- * expires `ttl_ms` of processing time after it was last written, and then reads as absent
- * (Flink's StateTtlConfig with its defaults). Expired values are removed when read. */
+/* State TTL for the user state of this (keyed process) operator: a value, list element, map
+ * entry, or reducing or aggregating value expires `ttl_ms` of processing time after it was
+ * last written, and then reads as absent (Flink's StateTtlConfig with its defaults). Expired
+ * values and map entries are removed when read. */
 sl_stream_t *sl_stream_state_ttl(sl_stream_t *s, int64_t ttl_ms);
 /* Starts a new chain at this operator. */
 sl_stream_t *sl_stream_start_chain(sl_stream_t *s);
@@ -84,6 +85,13 @@ sl_stream_t *sl_stream_reduce(sl_stream_t *keyed, const char *name, const char *
 /* Keyed process function with state and timers (sl_process_fn, optional sl_on_timer_fn). */
 sl_stream_t *sl_stream_process(sl_stream_t *keyed, const char *name, const char *fn_symbol,
                                const char *timer_symbol, const char *out_schema);
+/* Declares the function of a reducing or aggregating state named `state` of this process (or
+ * co-process) operator, like Flink's ReducingStateDescriptor / AggregatingStateDescriptor:
+ * `fn_symbol` names an sl_state_reduce_fn, `agg_symbol` a `const sl_aggregate_t`. Its user
+ * function then uses the state by name (sl_fn_reducing_*, sl_fn_aggregating_*). A name is
+ * declared once, with one kind. */
+sl_stream_t *sl_stream_reducing_state(sl_stream_t *s, const char *state, const char *fn_symbol);
+sl_stream_t *sl_stream_aggregating_state(sl_stream_t *s, const char *state, const char *agg_symbol);
 /* Two inputs, keyed alike or both unkeyed, one user process function (input 0 or 1). */
 sl_stream_t *sl_stream_co_process(sl_stream_t *a, sl_stream_t *b, const char *name, const char *fn_symbol,
                                   const char *timer_symbol, const char *out_schema);

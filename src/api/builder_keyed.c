@@ -106,6 +106,46 @@ sl_stream_t *sl_stream_process(sl_stream_t *s, const char *name, const char *fn,
     return process_params(sl__job_add(s->job, "process", name, in, 1, out_schema), fn, timer);
 }
 
+/* A declaration is the operator parameter "state.<kind>.<state>" = symbol, read by the operator
+ * when its function first uses the state (operators/fn_state.c). The symbol is checked now, so a
+ * missing or malformed one is a build error rather than a failure once the job runs. */
+static sl_stream_t *declare_state(sl_stream_t *s, const char *kind, const char *state, const char *symbol) {
+    if (s == NULL)
+        return NULL;
+    sl_stream_node_t *n = sl__stream_node(s);
+    if (strcmp(n->kind, "process") != 0 && strcmp(n->kind, "co_process") != 0)
+        return sl__job_fail(s->job, "%s state '%s': '%s' is not a process function", kind, state ? state : "",
+                            n->name);
+    if (state == NULL || state[0] == '\0')
+        return sl__job_fail(s->job, "%s state of '%s': no state name given", kind, n->name);
+    if (symbol == NULL || symbol[0] == '\0')
+        return sl__job_fail(s->job, "%s state '%s' of '%s': no function symbol given", kind, state, n->name);
+    char key[256], other[256];
+    int len = snprintf(key, sizeof key, "state.%s.%s", kind, state);
+    snprintf(other, sizeof other, "state.%s.%s", strcmp(kind, "reducing") == 0 ? "aggregating" : "reducing", state);
+    if (len < 0 || (size_t)len >= sizeof key)
+        return sl__job_fail(s->job, "%s state '%s' of '%s': the name is too long", kind, state, n->name);
+    if (sl_params_get(&n->params, key) || sl_params_get(&n->params, other))
+        return sl__job_fail(s->job, "%s state '%s' of '%s': the state is already declared", kind, state, n->name);
+    void *p = dlsym(s->job->user_lib ? s->job->user_lib : RTLD_DEFAULT, symbol);
+    if (p == NULL)
+        return sl__job_fail(s->job, "%s state '%s' of '%s': symbol '%s' not found", kind, state, n->name, symbol);
+    const sl_aggregate_t *a = p;
+    if (strcmp(kind, "aggregating") == 0 &&
+        (a->acc_size == 0 || a->acc_size > SL_AGG_USER_MAX_ACC || !a->init || !a->add || !a->result))
+        return sl__job_fail(s->job, "%s state '%s' of '%s': aggregate '%s' needs init, add and result, and "
+                            "acc_size 1..%d", kind, state, n->name, symbol, SL_AGG_USER_MAX_ACC);
+    return sl_stream_param(s, key, symbol);
+}
+
+sl_stream_t *sl_stream_reducing_state(sl_stream_t *s, const char *state, const char *fn_symbol) {
+    return declare_state(s, "reducing", state, fn_symbol);
+}
+
+sl_stream_t *sl_stream_aggregating_state(sl_stream_t *s, const char *state, const char *agg_symbol) {
+    return declare_state(s, "aggregating", state, agg_symbol);
+}
+
 sl_stream_t *sl_stream_co_process(sl_stream_t *a, sl_stream_t *b, const char *name, const char *fn,
                                   const char *timer, const char *out_schema) {
     if (a == NULL || b == NULL)

@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/alloc.h"
 #include "core/key_group.h"
 #include "core/mailbox.h"
 
@@ -105,119 +104,7 @@ int sl_fn_fail(sl_fn_ctx_t *ctx, int err, const char *fmt, ...) {
     return sl_operator_fail(ctx->op, err, "%s", msg);
 }
 
-static int user_state(sl_fn_ctx_t *ctx, const char *name, uint32_t *id) {
-    if (ctx->op->state == NULL)
-        return sl_operator_fail(ctx->op, SL_EINVAL, "keyed state used on a non-keyed stream");
-    return sl_state_register(ctx->op->state, name, SL_STATE_VALUE, id);
-}
-
-/* State TTL (Flink's StateTtlConfig with its defaults: processing time, refreshed on create
- * and write, expired values never returned): a value or list element is stored behind the
- * processing time it expires at, and an expired one reads as absent (a value is removed then). */
-static int64_t expiry(sl_fn_ctx_t *ctx) { return sl_fn_now(ctx) + ctx->op->state_ttl_ms; }
-
-static int ttl_wrap(sl_fn_ctx_t *ctx, const void *val, uint32_t len, uint8_t *small, size_t cap, uint8_t **out) {
-    *out = 8 + (size_t)len <= cap ? small : sl_malloc(8 + (size_t)len);
-    if (*out == NULL)
-        return SL_ENOMEM;
-    int64_t at = expiry(ctx);
-    memcpy(*out, &at, 8);
-    if (len)
-        memcpy(*out + 8, val, len);
-    return 0;
-}
-
-int sl_fn_value_get(sl_fn_ctx_t *ctx, const char *state, const void **val, uint32_t *len) {
-    uint32_t id;
-    int rc = user_state(ctx, state, &id);
-    if (rc == 0)
-        rc = sl_state_value_get(ctx->op->state, id, NULL, 0, val, len);
-    if (rc != 1 || ctx->op->state_ttl_ms <= 0)
-        return rc;
-    int64_t at;
-    if (*len < 8)
-        return sl_operator_fail(ctx->op, SL_ESTATE_IO, "state '%s': value without its expiry (TTL)", state);
-    memcpy(&at, *val, 8);
-    if (at <= sl_fn_now(ctx)) {
-        rc = sl_state_remove(ctx->op->state, id, NULL, 0);
-        return rc ? rc : 0;
-    }
-    *val = (const uint8_t *)*val + 8;
-    *len -= 8;
-    return 1;
-}
-
-int sl_fn_value_put(sl_fn_ctx_t *ctx, const char *state, const void *val, uint32_t len) {
-    uint32_t id;
-    int rc = user_state(ctx, state, &id);
-    if (rc || ctx->op->state_ttl_ms <= 0)
-        return rc ? rc : sl_state_value_put(ctx->op->state, id, NULL, 0, val, len);
-    uint8_t small[256], *buf;
-    if ((rc = ttl_wrap(ctx, val, len, small, sizeof small, &buf)) != 0)
-        return rc;
-    rc = sl_state_value_put(ctx->op->state, id, NULL, 0, buf, len + 8);
-    if (buf != small)
-        sl_free(buf);
-    return rc;
-}
-
-int sl_fn_value_clear(sl_fn_ctx_t *ctx, const char *state) {
-    uint32_t id;
-    int rc = user_state(ctx, state, &id);
-    return rc ? rc : sl_state_remove(ctx->op->state, id, NULL, 0);
-}
-
-static int user_list(sl_fn_ctx_t *ctx, const char *name, uint32_t *id) {
-    if (ctx->op->state == NULL)
-        return sl_operator_fail(ctx->op, SL_EINVAL, "keyed state used on a non-keyed stream");
-    return sl_state_register(ctx->op->state, name, SL_STATE_LIST, id);
-}
-
-int sl_fn_list_add(sl_fn_ctx_t *ctx, const char *state, const void *val, uint32_t len) {
-    uint32_t id;
-    int rc = user_list(ctx, state, &id);
-    if (rc || ctx->op->state_ttl_ms <= 0)
-        return rc ? rc : sl_state_list_add(ctx->op->state, id, NULL, 0, val, len);
-    uint8_t small[256], *buf;
-    if ((rc = ttl_wrap(ctx, val, len, small, sizeof small, &buf)) != 0)
-        return rc;
-    rc = sl_state_list_add(ctx->op->state, id, NULL, 0, buf, len + 8);
-    if (buf != small)
-        sl_free(buf);
-    return rc;
-}
-
-typedef struct {
-    int (*cb)(void *arg, const void *val, uint32_t len);
-    void *arg;
-    int64_t now; /* with TTL: elements expiring at or before this are skipped */
-    bool ttl;
-} list_visit_t;
-
-static int list_visit_adapter(void *arg, const void *uk, uint32_t uklen, const void *v, uint32_t vlen) {
-    list_visit_t *lv = arg;
-    if (!lv->ttl)
-        return lv->cb(lv->arg, v, vlen);
-    int64_t at;
-    if (vlen < 8)
-        return SL_ESTATE_IO;
-    memcpy(&at, v, 8);
-    return at <= lv->now ? 0 : lv->cb(lv->arg, (const uint8_t *)v + 8, vlen - 8);
-}
-
-int sl_fn_list_visit(sl_fn_ctx_t *ctx, const char *state, int (*cb)(void *arg, const void *val, uint32_t len),
-                     void *arg) {
-    uint32_t id;
-    int rc = user_list(ctx, state, &id);
-    list_visit_t lv = {cb, arg, ctx->op->state_ttl_ms > 0 ? sl_fn_now(ctx) : 0, ctx->op->state_ttl_ms > 0};
-    return rc ? rc : sl_state_iterate(ctx->op->state, id, NULL, 0, list_visit_adapter, &lv);
-}
-
-int sl_fn_list_clear(sl_fn_ctx_t *ctx, const char *state) {
-    uint32_t id;
-    int rc = user_list(ctx, state, &id);
-    return rc ? rc : sl_state_remove(ctx->op->state, id, NULL, 0);
-}
+/* Keyed user state (sl_fn_value_*, sl_fn_list_*, sl_fn_map_*, ...) is in fn_state.c. */
 
 static int user_timer(sl_fn_ctx_t *ctx, sl_timer_domain_t d, int64_t ts) {
     sl_operator_t *op = ctx->op;

@@ -101,6 +101,25 @@ typedef struct sl_operator_vtable_s {
     bool keyed;
 } sl_operator_vtable_t;
 
+/* User state a user function has used, resolved by name once (fn_state.c): the backend state
+ * id, how the function uses it (value, list, map, reducing, aggregating) and the declared
+ * reduce function or aggregate. Names of SL_FN_STATE_NAME_MAX bytes or more, and states past
+ * the first SL_FN_STATES_MAX, are resolved again on each call. Subtask thread only. */
+#define SL_FN_STATES_MAX 16
+#define SL_FN_STATE_NAME_MAX 48
+typedef struct sl_fn_state_s {
+    char name[SL_FN_STATE_NAME_MAX];
+    uint32_t id;
+    uint32_t kind;
+    sl_state_reduce_fn reduce;  /* reducing state */
+    const sl_aggregate_t *agg;  /* aggregating state; in the job library */
+} sl_fn_state_t;
+typedef struct sl_fn_states_s {
+    const sl_keyed_backend_t *backend; /* the ids are this backend's; another one empties the list */
+    uint32_t n;
+    sl_fn_state_t e[SL_FN_STATES_MAX];
+} sl_fn_states_t;
+
 /* User-function context: public opaque type of <sluice/function.h>, defined here. */
 struct sl_fn_ctx_s {
     sl_operator_t *op;
@@ -132,6 +151,7 @@ struct sl_operator_s {
     int64_t state_ttl_ms;             /* user state expires this long after its last write; 0 = never */
     sl_output_t *out;                 /* owned by the task; NULL for sinks */
     sl_fn_ctx_t fn_ctx;
+    sl_fn_states_t fn_states;         /* user state by name (fn_state.c) */
     char *error;                      /* message buffer owned by the task */
     size_t error_len;
     /* Counters read by the progress display; written only by the subtask thread. */
