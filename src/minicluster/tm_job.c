@@ -56,6 +56,7 @@ typedef struct run_s {
     char *restore_path;     /* from the DeployJob, or NULL */
     sl_task_t **tasks;      /* the running tasks, under owner->mu (triggers, notices) */
     uint32_t ntasks;
+    uint64_t early_barrier; /* a trigger that came before the tasks existed, or 0 */
     struct run_s *next;
 } run_t;
 
@@ -192,11 +193,23 @@ static void on_ack(void *arg, sl_task_ack_t *ack) {
     sl_task_ack_free(ack);
 }
 
+static void trigger_sources(run_t *r, uint64_t barrier_id) {
+    for (uint32_t i = 0; i < r->ntasks; i++)
+        if (r->tasks[i]->nin == 0 && sl_task_trigger_checkpoint(r->tasks[i], barrier_id) != 0)
+            SL_WARN("job %s: cannot trigger checkpoint %llu", r->job_id,
+                    (unsigned long long)(barrier_id & ~SL_CKPT_SAVEPOINT_BIT));
+}
+
 static void on_tasks(void *arg, sl_task_t **tasks, uint32_t n) {
     run_t *r = arg;
     pthread_mutex_lock(&r->owner->mu);
     r->tasks = tasks;
     r->ntasks = n;
+    /* The JobMaster triggers once every TaskManager accepted the deployment, which may be
+     * before this run built its tasks (RocksDB instances take a while to open). */
+    if (tasks && r->early_barrier)
+        trigger_sources(r, r->early_barrier);
+    r->early_barrier = 0;
     pthread_mutex_unlock(&r->owner->mu);
 }
 
@@ -210,10 +223,10 @@ static run_t *find_run(sl_tm_jobs_t *j, const char *job_id, uint32_t attempt) {
 void sl_tm_jobs_trigger(sl_tm_jobs_t *j, const Sluice__Rpc__TriggerCheckpoint *m) {
     pthread_mutex_lock(&j->mu);
     run_t *r = find_run(j, m->job_id, m->attempt);
-    for (uint32_t i = 0; r && i < r->ntasks; i++)
-        if (r->tasks[i]->nin == 0 && sl_task_trigger_checkpoint(r->tasks[i], m->barrier_id) != 0)
-            SL_WARN("job %s: cannot trigger checkpoint %llu", m->job_id,
-                    (unsigned long long)(m->barrier_id & ~SL_CKPT_SAVEPOINT_BIT));
+    if (r && r->tasks)
+        trigger_sources(r, m->barrier_id);
+    else if (r)
+        r->early_barrier = m->barrier_id;
     pthread_mutex_unlock(&j->mu);
 }
 
