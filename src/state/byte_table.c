@@ -119,19 +119,42 @@ int sl_bt_upsert(sl_byte_table_t *t, uint64_t hash, const void *a, uint32_t alen
     uint32_t mask = t->cap - 1, i = (uint32_t)hash & mask;
     while (t->slots[i].hash)
         i = (i + 1) & mask;
-    t->slots[i] = (sl_bt_entry_t){hash, block, klen, 0, SL_BT_INLINE_VALUE};
+    t->slots[i] = (sl_bt_entry_t){hash, block, klen, 0, SL_BT_INLINE_VALUE, t->cow ? t->cow->version : 0};
     t->count++;
     t->bytes += klen + SL_BT_INLINE_VALUE;
     *out = &t->slots[i];
     return 0;
 }
 
+/* Gives a shared entry a private block of klen + cap bytes holding its key and its first
+ * `keep` value bytes; the old block goes to the snapshot's retire list. */
+static int unshare(sl_byte_table_t *t, sl_bt_entry_t *e, uint32_t cap, uint32_t keep) {
+    uint8_t *nb = sl_malloc((size_t)e->klen + cap);
+    if (nb == NULL)
+        return SL_ENOMEM;
+    memcpy(nb, e->block, (size_t)e->klen + keep);
+    t->cow->retire(t->cow, e->block);
+    t->bytes += (size_t)cap - e->vcap;
+    e->block = nb;
+    e->vcap = cap;
+    e->ver = t->cow->version;
+    return 0;
+}
+
+int sl_bt_own(sl_byte_table_t *t, sl_bt_entry_t *e) {
+    return sl_bt_shared(t, e) ? unshare(t, e, e->vcap, e->vlen) : 0;
+}
+
 static int reserve_value(sl_byte_table_t *t, sl_bt_entry_t *e, uint32_t need) {
+    /* Within the room, even a shared block grows in place: a snapshot reads only up to the
+     * length it saw. */
     if (need <= e->vcap)
         return 0;
     uint32_t cap = e->vcap ? e->vcap : 16;
     while (cap < need)
         cap *= 2;
+    if (sl_bt_shared(t, e))
+        return unshare(t, e, cap, e->vlen);
     uint8_t *nb = sl_realloc(e->block, e->klen + cap);
     if (nb == NULL)
         return SL_ENOMEM;
@@ -142,7 +165,12 @@ static int reserve_value(sl_byte_table_t *t, sl_bt_entry_t *e, uint32_t need) {
 }
 
 int sl_bt_set_value(sl_byte_table_t *t, sl_bt_entry_t *e, const void *v, uint32_t vlen) {
-    if (vlen > e->vcap) {
+    if (sl_bt_shared(t, e)) {
+        /* `v` may point into the old block, which stays alive (retired) until the snapshot ends. */
+        int rc = unshare(t, e, vlen > e->vcap ? vlen : e->vcap, 0);
+        if (rc)
+            return rc;
+    } else if (vlen > e->vcap) {
         /* Exact size for plain values: most are rewritten with the same length. */
         uint8_t *nb = sl_realloc(e->block, e->klen + vlen);
         if (nb == NULL)
@@ -168,7 +196,10 @@ int sl_bt_append(sl_byte_table_t *t, sl_bt_entry_t *e, const void *v, uint32_t v
 void sl_bt_remove(sl_byte_table_t *t, sl_bt_entry_t *e) {
     uint32_t mask = t->cap - 1, i = (uint32_t)(e - t->slots);
     t->bytes -= e->klen + e->vcap;
-    sl_free(e->block);
+    if (sl_bt_shared(t, e))
+        t->cow->retire(t->cow, e->block);
+    else
+        sl_free(e->block);
     t->count--;
     /* Backward-shift deletion: pull later entries of the cluster into the hole when their
      * home slot is not between the hole and themselves. */
@@ -184,4 +215,30 @@ void sl_bt_remove(sl_byte_table_t *t, sl_bt_entry_t *e) {
         }
     }
     memset(&t->slots[i], 0, sizeof t->slots[i]);
+}
+
+int sl_bt_copy(sl_byte_table_t *dst, const sl_byte_table_t *src) {
+    sl_bt_init(dst);
+    if (src->cap == 0)
+        return 0;
+    if ((dst->slots = sl_calloc(src->cap, sizeof *dst->slots)) == NULL)
+        return SL_ENOMEM;
+    dst->cap = src->cap;
+    for (uint32_t i = 0; i < src->cap; i++) {
+        const sl_bt_entry_t *e = &src->slots[i];
+        if (e->hash == 0)
+            continue;
+        uint8_t *nb = sl_malloc((size_t)e->klen + e->vcap);
+        if (nb == NULL) {
+            sl_bt_destroy(dst);
+            return SL_ENOMEM;
+        }
+        memcpy(nb, e->block, (size_t)e->klen + e->vlen);
+        dst->slots[i] = *e;
+        dst->slots[i].block = nb;
+        dst->slots[i].ver = 0;
+        dst->count++;
+    }
+    dst->bytes = src->bytes;
+    return 0;
 }

@@ -5,12 +5,20 @@
  * for list state a sequence of [u32 length][bytes] appended in place, for map state a pointer
  * to a nested table of user key -> value. Partitioning by key group is what later lets a
  * snapshot write key group by key group and a restore hand whole key groups to another
- * subtask. */
+ * subtask.
+ *
+ * Snapshots are copy-on-write (heap_backend.h): the tables of every state share one
+ * sl_bt_cow_t, and a change to a block or a nested map that an open snapshot may read copies
+ * it first. */
+#include "state/heap_backend.h"
+
 #include <sluice/error.h>
 
+#include <pthread.h>
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/assert.h"
 #include "state/byte_table.h"
 #include "state/keyed_state.h"
 
@@ -22,14 +30,71 @@ typedef struct {
     sl_byte_table_t *tables; /* one per owned key group */
 } heap_state_t;
 
+/* A retired item: a block, or a nested map table with the low bit set. */
+#define RETIRED_MAP ((uintptr_t)1)
+
 typedef struct {
     sl_keyed_backend_t base;
     heap_state_t states[MAX_STATES];
     uint32_t nstates;
     uint32_t ngroups;
+    sl_bt_cow_t cow; /* the backend's thread's; shared by every state's tables */
+    void *async_slot;
+    /* Guarded by lock: the snapshot thread closes while the backend's thread retires. */
+    pthread_mutex_t lock;
+    bool snap_open;
+    uintptr_t *retired;
+    size_t nretired, retired_cap;
 } heap_backend_t;
 
+/* A snapshot's view: the entries of state s, key group g are entries[start[s * ngroups + g]
+ * .. start[s * ngroups + g + 1]). */
+typedef struct {
+    const uint8_t *block;
+    uint32_t klen;
+    uint32_t vlen;
+} snap_entry_t;
+
+struct sl_heap_snapshot_s {
+    heap_backend_t *h;
+    uint32_t nstates;
+    snap_entry_t *entries;
+    size_t *start;
+};
+
 static heap_backend_t *hb(sl_keyed_backend_t *b) { return (heap_backend_t *)b; }
+
+static void free_map_table(sl_byte_table_t *m) {
+    sl_bt_destroy(m);
+    sl_free(m);
+}
+
+static void free_retired(uintptr_t item) {
+    if (item & RETIRED_MAP)
+        free_map_table((sl_byte_table_t *)(item & ~RETIRED_MAP));
+    else
+        sl_free((void *)item);
+}
+
+/* Backend's thread: an item the live tables no longer reference. While the snapshot is open
+ * it keeps the item; after it closed, the item is freed now and copying stops. */
+static void retire_item(heap_backend_t *h, uintptr_t item) {
+    pthread_mutex_lock(&h->lock);
+    if (h->snap_open) {
+        SL_ASSERT(h->nretired < h->retired_cap);
+        h->retired[h->nretired++] = item;
+        pthread_mutex_unlock(&h->lock);
+        return;
+    }
+    pthread_mutex_unlock(&h->lock);
+    h->cow.snap_version = 0;
+    free_retired(item);
+}
+
+static void retire_block(sl_bt_cow_t *cow, void *block) {
+    heap_backend_t *h = (heap_backend_t *)((char *)cow - offsetof(heap_backend_t, cow));
+    retire_item(h, (uintptr_t)block);
+}
 
 static int register_state(sl_keyed_backend_t *b, const char *name, sl_state_kind_t kind, uint32_t *id) {
     heap_backend_t *h = hb(b);
@@ -51,6 +116,8 @@ static int register_state(sl_keyed_backend_t *b, const char *name, sl_state_kind
         memset(s, 0, sizeof *s);
         return SL_ENOMEM;
     }
+    for (uint32_t g = 0; g < h->ngroups; g++)
+        s->tables[g].cow = &h->cow;
     s->kind = kind;
     *id = h->nstates++;
     return 0;
@@ -84,6 +151,8 @@ static int value_mut(sl_keyed_backend_t *b, uint32_t id, const void *ns, uint32_
     sl_bt_entry_t *e = lookup(b, t, ns, ns_len);
     if (e == NULL)
         return 0;
+    if ((rc = sl_bt_own(t, e)) != 0) /* the caller writes in place */
+        return rc;
     *val = sl_bt_value(e);
     *len = e->vlen;
     return 1;
@@ -91,11 +160,16 @@ static int value_mut(sl_keyed_backend_t *b, uint32_t id, const void *ns, uint32_
 
 static int value_get(sl_keyed_backend_t *b, uint32_t id, const void *ns, uint32_t ns_len, const void **val,
                      uint32_t *len) {
-    void *v;
-    int rc = value_mut(b, id, ns, ns_len, &v, len);
-    if (rc == 1)
-        *val = v;
-    return rc;
+    sl_byte_table_t *t;
+    int rc = table_for(b, id, SL_STATE_VALUE, &t);
+    if (rc)
+        return rc;
+    sl_bt_entry_t *e = lookup(b, t, ns, ns_len);
+    if (e == NULL)
+        return 0;
+    *val = sl_bt_value(e);
+    *len = e->vlen;
+    return 1;
 }
 
 static int value_put(sl_keyed_backend_t *b, uint32_t id, const void *ns, uint32_t ns_len, const void *val,
@@ -131,17 +205,23 @@ static int value_update(sl_keyed_backend_t *b, uint32_t id, const void *ns, uint
                 sl_bt_remove(t, e); /* a fresh entry whose value could not be stored */
             return rc;
         }
+    } else if ((rc = sl_bt_own(t, e)) != 0) { /* the caller writes in place */
+        return rc;
     }
     *val = sl_bt_value(e);
     return 0;
 }
 
 
-static void free_map(sl_bt_entry_t *e) {
+/* Frees the nested table of a map entry about to be removed, or retires it when an open
+ * snapshot may read it. */
+static void drop_map(sl_byte_table_t *t, sl_bt_entry_t *e) {
     sl_byte_table_t *m;
     memcpy(&m, sl_bt_value(e), sizeof m);
-    sl_bt_destroy(m);
-    sl_free(m);
+    if (sl_bt_shared(t, e))
+        retire_item((heap_backend_t *)((char *)t->cow - offsetof(heap_backend_t, cow)), (uintptr_t)m | RETIRED_MAP);
+    else
+        free_map_table(m);
 }
 
 static int state_remove(sl_keyed_backend_t *b, uint32_t id, const void *ns, uint32_t ns_len) {
@@ -155,7 +235,7 @@ static int state_remove(sl_keyed_backend_t *b, uint32_t id, const void *ns, uint
     sl_bt_entry_t *e = lookup(b, t, ns, ns_len);
     if (e) {
         if (h->states[id].kind == SL_STATE_MAP)
-            free_map(e);
+            drop_map(t, e);
         sl_bt_remove(t, e);
     }
     return 0;
@@ -178,8 +258,9 @@ static int list_add(sl_keyed_backend_t *b, uint32_t id, const void *ns, uint32_t
     return rc;
 }
 
-/* The nested table of a map entry, created on demand when `create`. */
-static int map_of(sl_keyed_backend_t *b, uint32_t id, const void *ns, uint32_t ns_len, bool create,
+/* The nested table of a map entry, created on demand when `create`. With `write`, a table an
+ * open snapshot may read is first replaced by a copy (the old one is retired). */
+static int map_of(sl_keyed_backend_t *b, uint32_t id, const void *ns, uint32_t ns_len, bool create, bool write,
                   sl_byte_table_t **out) {
     sl_byte_table_t *t;
     int rc = table_for(b, id, SL_STATE_MAP, &t);
@@ -199,6 +280,18 @@ static int map_of(sl_keyed_backend_t *b, uint32_t id, const void *ns, uint32_t n
             sl_free(m);
             return rc;
         }
+    } else if (write && sl_bt_shared(t, e)) {
+        sl_byte_table_t *old, *m = sl_malloc(sizeof *m);
+        memcpy(&old, sl_bt_value(e), sizeof old);
+        if (m == NULL || (rc = sl_bt_copy(m, old)) != 0) {
+            sl_free(m);
+            return SL_ENOMEM;
+        }
+        if ((rc = sl_bt_set_value(t, e, &m, sizeof m)) != 0) { /* copies the entry's block */
+            free_map_table(m);
+            return rc;
+        }
+        retire_item(hb(b), (uintptr_t)old | RETIRED_MAP);
     }
     memcpy(out, sl_bt_value(e), sizeof *out);
     return 0;
@@ -207,7 +300,7 @@ static int map_of(sl_keyed_backend_t *b, uint32_t id, const void *ns, uint32_t n
 static int map_get(sl_keyed_backend_t *b, uint32_t id, const void *ns, uint32_t ns_len, const void *uk,
                    uint32_t uk_len, const void **val, uint32_t *len) {
     sl_byte_table_t *m;
-    int rc = map_of(b, id, ns, ns_len, false, &m);
+    int rc = map_of(b, id, ns, ns_len, false, false, &m);
     if (rc || m == NULL)
         return rc;
     sl_bt_entry_t *e = sl_bt_find(m, sl_bt_hash(uk, uk_len, NULL, 0), uk, uk_len, NULL, 0);
@@ -221,7 +314,7 @@ static int map_get(sl_keyed_backend_t *b, uint32_t id, const void *ns, uint32_t 
 static int map_put(sl_keyed_backend_t *b, uint32_t id, const void *ns, uint32_t ns_len, const void *uk,
                    uint32_t uk_len, const void *val, uint32_t len) {
     sl_byte_table_t *m;
-    int rc = map_of(b, id, ns, ns_len, true, &m);
+    int rc = map_of(b, id, ns, ns_len, true, true, &m);
     if (rc)
         return rc;
     sl_bt_entry_t *e;
@@ -235,10 +328,13 @@ static int map_put(sl_keyed_backend_t *b, uint32_t id, const void *ns, uint32_t 
 static int map_remove(sl_keyed_backend_t *b, uint32_t id, const void *ns, uint32_t ns_len, const void *uk,
                       uint32_t uk_len) {
     sl_byte_table_t *m;
-    int rc = map_of(b, id, ns, ns_len, false, &m);
-    if (rc || m == NULL)
+    uint64_t hash = sl_bt_hash(uk, uk_len, NULL, 0);
+    int rc = map_of(b, id, ns, ns_len, false, false, &m);
+    if (rc || m == NULL || sl_bt_find(m, hash, uk, uk_len, NULL, 0) == NULL)
+        return rc; /* nothing to remove: no need to copy a map a snapshot reads */
+    if ((rc = map_of(b, id, ns, ns_len, false, true, &m)) != 0)
         return rc;
-    sl_bt_entry_t *e = sl_bt_find(m, sl_bt_hash(uk, uk_len, NULL, 0), uk, uk_len, NULL, 0);
+    sl_bt_entry_t *e = sl_bt_find(m, hash, uk, uk_len, NULL, 0);
     if (e)
         sl_bt_remove(m, e);
     if (m->count == 0)
@@ -253,7 +349,7 @@ static int iterate(sl_keyed_backend_t *b, uint32_t id, const void *ns, uint32_t 
         return SL_EINVAL;
     if (h->states[id].kind == SL_STATE_MAP) {
         sl_byte_table_t *m;
-        int rc = map_of(b, id, ns, ns_len, false, &m);
+        int rc = map_of(b, id, ns, ns_len, false, false, &m);
         if (rc || m == NULL)
             return rc;
         for (uint32_t i = 0; i < m->cap; i++) {
@@ -380,13 +476,22 @@ static size_t memory_bytes(const sl_keyed_backend_t *b) {
 
 static void destroy(sl_keyed_backend_t *b) {
     heap_backend_t *h = hb(b);
+    /* The owner waits for the snapshot's thread before it destroys the backend; what a
+     * snapshot left open still holds is freed here. */
+    for (size_t i = 0; i < h->nretired; i++)
+        free_retired(h->retired[i]);
+    sl_free(h->retired);
+    pthread_mutex_destroy(&h->lock);
     for (uint32_t s = 0; s < h->nstates; s++) {
         for (uint32_t g = 0; g < h->ngroups; g++) {
             sl_byte_table_t *t = &h->states[s].tables[g];
             if (h->states[s].kind == SL_STATE_MAP)
                 for (uint32_t i = 0; i < t->cap; i++)
-                    if (t->slots[i].hash)
-                        free_map(&t->slots[i]);
+                    if (t->slots[i].hash) {
+                        sl_byte_table_t *m;
+                        memcpy(&m, sl_bt_value(&t->slots[i]), sizeof m);
+                        free_map_table(m);
+                    }
             sl_bt_destroy(t);
         }
         sl_free(h->states[s].tables);
@@ -435,6 +540,135 @@ int sl_heap_backend_create(uint32_t max_parallelism, uint32_t kg_first, uint32_t
     h->base.kg_first = kg_first;
     h->base.kg_last = kg_last;
     h->ngroups = kg_last - kg_first + 1;
+    h->cow.version = 1;
+    h->cow.retire = retire_block;
+    pthread_mutex_init(&h->lock, NULL);
     *out = &h->base;
     return 0;
+}
+
+/* ---- copy-on-write snapshots (heap_backend.h) ---- */
+
+bool sl_heap_backend_is(const sl_keyed_backend_t *b) { return b != NULL && b->vt == &heap_vt; }
+
+void **sl_heap_backend_async_slot(sl_keyed_backend_t *b) { return &hb(b)->async_slot; }
+
+uint32_t sl_heap_backend_retired(sl_keyed_backend_t *b) {
+    heap_backend_t *h = hb(b);
+    pthread_mutex_lock(&h->lock);
+    uint32_t n = (uint32_t)h->nretired;
+    pthread_mutex_unlock(&h->lock);
+    return n;
+}
+
+int sl_heap_snapshot_open(sl_keyed_backend_t *b, sl_heap_snapshot_t **out) {
+    heap_backend_t *h = hb(b);
+    pthread_mutex_lock(&h->lock);
+    bool busy = h->snap_open;
+    pthread_mutex_unlock(&h->lock);
+    if (busy)
+        return SL_EAGAIN;
+    size_t total = 0, shared = 0, ntables = (size_t)h->nstates * h->ngroups;
+    for (uint32_t s = 0; s < h->nstates; s++)
+        for (uint32_t g = 0; g < h->ngroups; g++) {
+            total += h->states[s].tables[g].count;
+            shared += h->states[s].tables[g].count * (h->states[s].kind == SL_STATE_MAP ? 2u : 1u);
+        }
+    sl_heap_snapshot_t *snap = sl_calloc(1, sizeof *snap);
+    uintptr_t *retired = shared ? sl_malloc(shared * sizeof *retired) : NULL;
+    if (snap == NULL || (shared && retired == NULL) ||
+        (snap->start = sl_malloc((ntables + 1) * sizeof *snap->start)) == NULL ||
+        (total && (snap->entries = sl_malloc(total * sizeof *snap->entries)) == NULL)) {
+        if (snap)
+            sl_free(snap->start);
+        sl_free(snap);
+        sl_free(retired);
+        return SL_ENOMEM;
+    }
+    snap->h = h;
+    snap->nstates = h->nstates;
+    /* The synchronous part: one pass over the slot arrays, copying entry descriptors. */
+    size_t n = 0;
+    for (uint32_t s = 0; s < h->nstates; s++)
+        for (uint32_t g = 0; g < h->ngroups; g++) {
+            const sl_byte_table_t *t = &h->states[s].tables[g];
+            snap->start[(size_t)s * h->ngroups + g] = n;
+            for (uint32_t i = 0; i < t->cap && n < total; i++) {
+                const sl_bt_entry_t *e = &t->slots[i];
+                if (e->hash)
+                    snap->entries[n++] = (snap_entry_t){e->block, e->klen, e->vlen};
+            }
+        }
+    snap->start[ntables] = n;
+    h->cow.snap_version = h->cow.version++;
+    pthread_mutex_lock(&h->lock);
+    h->retired = retired;
+    h->retired_cap = shared;
+    h->nretired = 0;
+    h->snap_open = true;
+    pthread_mutex_unlock(&h->lock);
+    *out = snap;
+    return 0;
+}
+
+uint32_t sl_heap_snapshot_state_count(const sl_heap_snapshot_t *s) { return s->nstates; }
+
+void sl_heap_snapshot_state_info(const sl_heap_snapshot_t *s, uint32_t id, const char **name,
+                                 sl_state_kind_t *kind) {
+    /* A state's name and kind never change once registered. */
+    *name = s->h->states[id].name;
+    *kind = s->h->states[id].kind;
+}
+
+int sl_heap_snapshot_for_each_entry(sl_heap_snapshot_t *s, uint32_t id, sl_state_entry_cb cb, void *arg) {
+    if (id >= s->nstates)
+        return SL_EINVAL;
+    const heap_backend_t *h = s->h;
+    bool is_map = h->states[id].kind == SL_STATE_MAP;
+    for (uint32_t g = 0; g < h->ngroups; g++) {
+        size_t k = (size_t)id * h->ngroups + g;
+        for (size_t i = s->start[k]; i < s->start[k + 1]; i++) {
+            const snap_entry_t *e = &s->entries[i];
+            uint32_t alen;
+            memcpy(&alen, e->block, 4);
+            const uint8_t *key = e->block + 4, *ns = key + alen, *val = e->block + e->klen;
+            uint32_t nslen = e->klen - 4 - alen;
+            int rc = 0;
+            if (!is_map) {
+                rc = cb(arg, h->base.kg_first + g, key, alen, ns, nslen, NULL, 0, val, e->vlen);
+            } else {
+                const sl_byte_table_t *m;
+                memcpy(&m, val, sizeof m);
+                for (uint32_t j = 0; rc == 0 && j < m->cap; j++) {
+                    const sl_bt_entry_t *me = &m->slots[j];
+                    if (me->hash == 0)
+                        continue;
+                    const uint8_t *uk, *unused;
+                    uint32_t uklen, ulen;
+                    sl_bt_key(me, &uk, &uklen, &unused, &ulen);
+                    rc = cb(arg, h->base.kg_first + g, key, alen, ns, nslen, uk, uklen, sl_bt_value(me), me->vlen);
+                }
+            }
+            if (rc)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+void sl_heap_snapshot_close(sl_heap_snapshot_t *s) {
+    if (s == NULL)
+        return;
+    heap_backend_t *h = s->h;
+    pthread_mutex_lock(&h->lock);
+    for (size_t i = 0; i < h->nretired; i++)
+        free_retired(h->retired[i]);
+    sl_free(h->retired);
+    h->retired = NULL;
+    h->nretired = h->retired_cap = 0;
+    h->snap_open = false;
+    pthread_mutex_unlock(&h->lock);
+    sl_free(s->entries);
+    sl_free(s->start);
+    sl_free(s);
 }

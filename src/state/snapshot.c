@@ -14,6 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
+#include "state/heap_backend.h"
+
 #define MAGIC "SLKS"
 #define VERSION 1
 #define MAX_STATES 64
@@ -89,23 +92,62 @@ static int write_timer(void *arg, const sl_timer_t *t) {
     return c->o->rc;
 }
 
-static int write_snapshot(sl_keyed_backend_t *b, const sl_timer_service_t *t, bool entries, sl_snapshot_sink_fn sink,
-                          void *arg) {
+/* Where the states come from: a live backend, or a heap backend's copy-on-write snapshot. */
+typedef struct {
+    sl_keyed_backend_t *b;
+    sl_heap_snapshot_t *snap;
+} source_t;
+
+static uint32_t source_count(const source_t *s) {
+    return s->snap ? sl_heap_snapshot_state_count(s->snap) : s->b ? sl_state_count(s->b) : 0;
+}
+
+static void source_info(const source_t *s, uint32_t id, const char **name, sl_state_kind_t *kind) {
+    if (s->snap)
+        sl_heap_snapshot_state_info(s->snap, id, name, kind);
+    else
+        sl_state_info(s->b, id, name, kind);
+}
+
+static int source_entries(const source_t *s, uint32_t id, sl_state_entry_cb cb, void *arg) {
+    return s->snap ? sl_heap_snapshot_for_each_entry(s->snap, id, cb, arg) : s->b->vt->for_each_entry(s->b, id, cb, arg);
+}
+
+static out_t *out_new(sl_snapshot_sink_fn sink, void *arg) {
     out_t *o = malloc(sizeof *o);
+    if (o) {
+        o->sink = sink;
+        o->arg = arg;
+        o->n = 0;
+        o->rc = 0;
+    }
+    return o;
+}
+
+static int write_timers(out_t *o, const sl_timer_service_t *t) {
+    int rc = 0;
+    for (uint8_t d = 0; d < 2 && rc == 0 && t; d++) {
+        timer_ctx_t c = {o, d};
+        rc = sl_timer_for_each(t, (sl_timer_domain_t)d, write_timer, &c);
+    }
+    return rc;
+}
+
+/* Header, entries (when `entries`), then either the live timers of `t` or `timers`, the timer
+ * records serialised earlier, then the end record. */
+static int write_snapshot(const source_t *src, const sl_timer_service_t *t, const void *timers, size_t timers_len,
+                          bool entries, sl_snapshot_sink_fn sink, void *arg) {
+    out_t *o = out_new(sink, arg);
     if (o == NULL)
         return SL_ENOMEM;
-    o->sink = sink;
-    o->arg = arg;
-    o->n = 0;
-    o->rc = 0;
     put(o, MAGIC, 4);
     put_u32(o, VERSION);
-    uint32_t nstates = b ? sl_state_count(b) : 0;
+    uint32_t nstates = source_count(src);
     put_u32(o, nstates);
     for (uint32_t i = 0; i < nstates; i++) {
         const char *name;
         sl_state_kind_t kind;
-        sl_state_info(b, i, &name, &kind);
+        source_info(src, i, &name, &kind);
         put_u8(o, (uint8_t)kind);
         put_u16(o, (uint16_t)strlen(name));
         put(o, name, strlen(name));
@@ -113,17 +155,80 @@ static int write_snapshot(sl_keyed_backend_t *b, const sl_timer_service_t *t, bo
     int rc = 0;
     for (uint32_t i = 0; entries && i < nstates && rc == 0; i++) {
         entry_ctx_t c = {o, i};
-        rc = b->vt->for_each_entry(b, i, write_entry, &c);
+        rc = source_entries(src, i, write_entry, &c);
     }
-    for (uint8_t d = 0; d < 2 && rc == 0 && t; d++) {
-        timer_ctx_t c = {o, d};
-        rc = sl_timer_for_each(t, (sl_timer_domain_t)d, write_timer, &c);
-    }
+    if (rc == 0 && timers_len)
+        put(o, timers, timers_len);
+    else if (rc == 0)
+        rc = write_timers(o, t);
     put_u8(o, 0);
     flush(o);
     rc = rc ? rc : o->rc;
     free(o);
     return rc;
+}
+
+/* ---- asynchronous snapshots ---- */
+
+struct sl_state_capture_s {
+    source_t src;
+    uint8_t *timers; /* timer records, as write_timer writes them */
+    size_t timers_len, timers_cap;
+};
+
+static int to_capture(void *arg, const void *data, size_t len) {
+    sl_state_capture_t *c = arg;
+    if (len > c->timers_cap - c->timers_len) {
+        size_t cap = c->timers_cap ? c->timers_cap : 64 * 1024;
+        while (cap - c->timers_len < len)
+            cap *= 2;
+        uint8_t *p = sl_realloc(c->timers, cap);
+        if (p == NULL)
+            return SL_ENOMEM;
+        c->timers = p;
+        c->timers_cap = cap;
+    }
+    memcpy(c->timers + c->timers_len, data, len);
+    c->timers_len += len;
+    return 0;
+}
+
+int sl_state_snapshot_capture(sl_keyed_backend_t *b, const sl_timer_service_t *t, sl_state_capture_t **out) {
+    if (b != NULL && !sl_heap_backend_is(b))
+        return SL_EINVAL;
+    sl_state_capture_t *c = sl_calloc(1, sizeof *c);
+    out_t *o = out_new(to_capture, c);
+    int rc = c && o ? 0 : SL_ENOMEM;
+    /* Timers are serialised now, in memory: they are few next to keyed state (one per key and
+     * window at most), and the timer service has no copy-on-write view. */
+    if (rc == 0) {
+        rc = write_timers(o, t);
+        flush(o);
+        rc = rc ? rc : o->rc;
+    }
+    free(o);
+    if (rc == 0 && b)
+        rc = sl_heap_snapshot_open(b, &c->src.snap);
+    if (rc) {
+        if (c)
+            sl_free(c->timers);
+        sl_free(c);
+        return rc;
+    }
+    *out = c;
+    return 0;
+}
+
+int sl_state_capture_write(sl_state_capture_t *c, sl_snapshot_sink_fn sink, void *arg) {
+    return write_snapshot(&c->src, NULL, c->timers, c->timers_len, true, sink, arg);
+}
+
+void sl_state_capture_release(sl_state_capture_t *c) {
+    if (c == NULL)
+        return;
+    sl_heap_snapshot_close(c->src.snap);
+    sl_free(c->timers);
+    sl_free(c);
 }
 
 /* ---- reading ---- */
@@ -227,10 +332,12 @@ int sl_state_snapshot_restore(sl_keyed_backend_t *b, sl_timer_service_t *t, cons
 }
 
 int sl_state_snapshot_write(sl_keyed_backend_t *b, const sl_timer_service_t *t, sl_snapshot_sink_fn sink, void *arg) {
-    return write_snapshot(b, t, true, sink, arg);
+    source_t src = {b, NULL};
+    return write_snapshot(&src, t, NULL, 0, true, sink, arg);
 }
 
 int sl_state_snapshot_write_meta(sl_keyed_backend_t *b, const sl_timer_service_t *t, sl_snapshot_sink_fn sink,
                                  void *arg) {
-    return write_snapshot(b, t, false, sink, arg);
+    source_t src = {b, NULL};
+    return write_snapshot(&src, t, NULL, 0, false, sink, arg);
 }

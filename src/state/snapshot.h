@@ -23,6 +23,21 @@ int sl_state_snapshot_write(sl_keyed_backend_t *b, const sl_timer_service_t *t, 
 int sl_state_snapshot_write_meta(sl_keyed_backend_t *b, const sl_timer_service_t *t, sl_snapshot_sink_fn sink,
                                  void *arg);
 
+/* An asynchronous snapshot (heap backend): sl_state_snapshot_capture takes, on the backend's
+ * thread, a copy-on-write view of the keyed state (state/heap_backend.h) and the timers
+ * serialised into memory; sl_state_capture_write then writes exactly the bytes
+ * sl_state_snapshot_write would have written at capture time, from another thread while the
+ * backend's thread goes on. Release frees the capture and ends the copy-on-write view. */
+typedef struct sl_state_capture_s sl_state_capture_t;
+
+/* Backend's thread. `b` must be a heap backend (or NULL: timers only). Errors: SL_EAGAIN (a
+ * capture of `b` is still unreleased), SL_ENOMEM. */
+int sl_state_snapshot_capture(sl_keyed_backend_t *b, const sl_timer_service_t *t, sl_state_capture_t **out);
+/* Any one thread. Errors: those of the sink. */
+int sl_state_capture_write(sl_state_capture_t *c, sl_snapshot_sink_fn sink, void *arg);
+/* Any one thread, after the write; NULL is a no-op. */
+void sl_state_capture_release(sl_state_capture_t *c);
+
 /* Restores the entries and timers of key groups [kg_first, kg_last] from a snapshot into `b`
  * and `t` (states are registered by name as needed). Errors: SL_EPARSE with a message naming
  * the offset and what is wrong; SL_ENOMEM; backend errors. */

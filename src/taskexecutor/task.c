@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "state/rocksdb_backend.h"
 #include "taskexecutor/task_checkpoint.h"
+#include "taskexecutor/task_async_snapshot.h"
 #include "taskexecutor/task_incremental.h"
 
 #define SOURCE_BUDGET 1024
@@ -554,6 +555,7 @@ static void *task_main(void *arg) {
         rc = finish_chain(t);
     publish_progress(t);
     sl_task_incremental_wait(t); /* its acknowledgement goes out before the task ends */
+    sl_task_async_snapshot_wait(t); /* the same for a heap snapshot being written */
     /* close runs for every operator, opened or not (a failed open leaves later ones zeroed). */
     for (uint32_t i = 0; i < t->nops; i++)
         if (t->ops[i]->vt->close)

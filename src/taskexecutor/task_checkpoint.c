@@ -3,10 +3,12 @@
  * Alignment, as in Flink's exactly-once mode: when the barrier of checkpoint n arrives on a
  * channel, that channel is held (its later buffers stay queued, which backpressures its
  * producer) until every other live channel delivered the same barrier; then the task's state
- * reflects exactly the records before the barrier on every input. The snapshot is written
- * synchronously to checkpoint storage (the file's checksum is computed while writing), the
- * barrier goes downstream, the acknowledgement goes to the coordinator, and held channels are
- * released in the order they became ready. */
+ * reflects exactly the records before the barrier on every input. The snapshot is taken (heap
+ * keyed state: a copy-on-write view written by a thread, task_async_snapshot.h; RocksDB
+ * incremental: a local checkpoint uploaded by a thread, task_incremental.h; otherwise written
+ * synchronously to checkpoint storage, the file's checksum computed while writing), the
+ * barrier goes downstream, the acknowledgement goes to the coordinator (from the writer's
+ * thread when there is one), and held channels are released in the order they became ready. */
 #include "taskexecutor/task_checkpoint.h"
 
 #include <sluice/error.h>
@@ -20,8 +22,10 @@
 #include "core/alloc.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "state/heap_backend.h"
 #include "state/rocksdb_backend.h"
 #include "state/snapshot.h"
+#include "taskexecutor/task_async_snapshot.h"
 #include "taskexecutor/task_incremental.h"
 
 void sl_task_ack_free(sl_task_ack_t *ack) {
@@ -191,6 +195,8 @@ static int write_op_state(sl_task_t *t, uint64_t id, sl_task_ack_t *ack) {
 }
 
 static int write_state(sl_task_t *t, uint64_t id, bool savepoint, sl_task_ack_t *ack) {
+    if (sl_heap_backend_is(t->state))
+        return sl_task_async_snapshot(t, id, ack); /* 1: its writer acknowledges */
     /* A savepoint stands alone: full and portable, whatever the backend. */
     bool incremental = !savepoint && t->state && sl_rocksdb_backend_is(t->state) &&
                        sl_config_bool(t->config, "state.backend.incremental");
