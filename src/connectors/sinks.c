@@ -252,7 +252,7 @@ static int csv_restore(sl_operator_t *op, uint64_t id, const sl_op_extras_t *set
     if (cont[0])
         snprintf(o->token, sizeof o->token, "%s", cont);
     else
-        snprintf(o->token, sizeof o->token, "%.8sr%llu", own, (unsigned long long)id);
+        snprintf(o->token, sizeof o->token, "%.10sr%llu", own, (unsigned long long)id);
     int rc = token_paths(o, o->token, final, sizeof final, dir, sizeof dir);
     if (rc)
         return sl_operator_fail(op, SL_EPARSE, "checkpoint %llu: bad saved output token '%s'", (unsigned long long)id,
