@@ -118,9 +118,15 @@ static int file_snapshot(sl_operator_t *op, uint64_t id, sl_op_extras_t *x) {
     return rc ? rc : sl_op_extras_set(x, "line", v);
 }
 
-static int file_restore(sl_operator_t *op, uint64_t id, const sl_op_extras_t *x) {
+/* Not rescalable: each subtask reads the whole file and keeps the lines of its residue, with
+ * one byte offset, so the positions of several subtasks cannot be merged into one reader. A
+ * restore at another parallelism is refused (restore.c) naming this operator. */
+static int file_restore(sl_operator_t *op, uint64_t id, const sl_op_extras_t *sets, uint32_t n) {
     file_op_t *o = (file_op_t *)op;
-    const char *off = sl_op_extras_get(x, "offset"), *line = sl_op_extras_get(x, "line");
+    if (n != 1)
+        return sl_operator_fail(op, SL_EJOB, "checkpoint %llu: '%s' cannot take over the positions of %u subtasks",
+                                (unsigned long long)id, o->path, n);
+    const char *off = sl_op_extras_get(&sets[0], "offset"), *line = sl_op_extras_get(&sets[0], "line");
     if (off == NULL || line == NULL)
         return sl_operator_fail(op, SL_EPARSE, "checkpoint %llu: no saved position for '%s'", (unsigned long long)id,
                                 o->path);

@@ -355,7 +355,9 @@ static int initial_restore(job_t *j, uint64_t *first_id, char *err, size_t errle
     if (from == NULL || from[0] == '\0')
         return 0;
     sl_restore_plan_t plan;
-    int rc = sl_restore_plan_load(&plan, &j->g, from, err, errlen);
+    uint8_t *none = sl_calloc(j->nslots + 1, 1); /* validation only: no state read into memory */
+    int rc = none ? sl_restore_plan_load(&plan, &j->g, from, none, err, errlen) : SL_ENOMEM;
+    sl_free(none);
     if (rc == 0) {
         snprintf(j->restore_path, sizeof j->restore_path, "%s", plan.path);
         *first_id = plan.checkpoint_id + 1;

@@ -563,7 +563,7 @@ int sl_minicluster_run(const sl_config_t *config, const sl_job_graph_t *g, void 
     const char *from = sl_config_str(config, "execution.savepoint.path");
     int rc = 0;
     if (from && from[0]) {
-        if ((rc = sl_restore_plan_load(&plan, g, from, result->error, sizeof result->error)) != 0)
+        if ((rc = sl_restore_plan_load(&plan, g, from, NULL, result->error, sizeof result->error)) != 0)
             return rc;
         c.restore = &plan;
         SL_INFO("restoring from %s", plan.path);
@@ -595,7 +595,7 @@ int sl_minicluster_run(const sl_config_t *config, const sl_job_graph_t *g, void 
         char path[4096];
         sl_ckpt_dir(&co.storage, co.latest, path, sizeof path);
         sl_restore_plan_free(&plan);
-        if ((rc = sl_restore_plan_load(&plan, g, path, result->error, sizeof result->error)) != 0)
+        if ((rc = sl_restore_plan_load(&plan, g, path, NULL, result->error, sizeof result->error)) != 0)
             break;
         c.restore = &plan;
         memset(result->error, 0, sizeof result->error);
@@ -623,7 +623,8 @@ int sl_minicluster_run_placed(const sl_config_t *config, const sl_job_graph_t *g
     memset(&plan, 0, sizeof plan);
     int rc = 0;
     if (pl->restore_path && pl->restore_path[0]) {
-        if ((rc = sl_restore_plan_load(&plan, g, pl->restore_path, result->error, sizeof result->error)) != 0)
+        if ((rc = sl_restore_plan_load(&plan, g, pl->restore_path, pl->local, result->error,
+                                        sizeof result->error)) != 0)
             return rc;
         c.restore = &plan;
     }

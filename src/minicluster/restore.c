@@ -77,47 +77,161 @@ static int assign_op_state(sl_task_restore_t *r, const sl_ckpt_storage_t *s, con
     return 0;
 }
 
-static int vertex_of(const sl_job_graph_t *g, const char *vid) {
+/* Where an operator of the checkpoint goes in the job: vertex and index in its chain. */
+typedef struct {
+    uint32_t v, idx;
+} place_t;
+
+#define MAX_CHAIN 64
+
+/* The operator named `name` (node names are unique in practice; a name given twice is not
+ * matched). */
+static int find_node(const sl_job_graph_t *g, const char *name, size_t len, place_t *out) {
+    int found = 0;
+    for (uint32_t v = 0; v < g->nvertices; v++)
+        for (uint32_t k = 0; k < g->vertices[v].nnodes; k++) {
+            const char *n = g->nodes[g->vertices[v].nodes[k]].name;
+            if (strlen(n) == len && strncmp(n, name, len) == 0) {
+                *out = (place_t){v, k};
+                found++;
+            }
+        }
+    return found == 1 ? 0 : SL_ENOENT;
+}
+
+/* Places of the operators of checkpoint vertex `vid` ("v<n>:a -> b -> c") in the job: the
+ * vertex of the same id when there is one, else each operator by name, so that state follows
+ * its operator when a change of parallelism changed chaining (a parallelism-1 sink chains
+ * to a parallelism-1 producer). SL_ENOENT when an operator is not in the job. */
+static int place_chain(const sl_job_graph_t *g, const char *vid, place_t *out, uint32_t *n) {
     char buf[512];
     for (uint32_t v = 0; v < g->nvertices; v++) {
         sl_coordinator_vertex_id(g, v, buf, sizeof buf);
-        if (strcmp(buf, vid) == 0)
-            return (int)v;
+        if (strcmp(buf, vid) == 0 && g->vertices[v].nnodes <= MAX_CHAIN) {
+            for (uint32_t k = 0; k < g->vertices[v].nnodes; k++)
+                out[k] = (place_t){v, k};
+            *n = g->vertices[v].nnodes;
+            return 0;
+        }
     }
-    return -1;
+    const char *name = strchr(vid, ':');
+    if (name == NULL)
+        return SL_ENOENT;
+    name++;
+    for (*n = 0;; name += 4) {
+        const char *arrow = strstr(name, " -> ");
+        size_t len = arrow ? (size_t)(arrow - name) : strlen(name);
+        if (*n == MAX_CHAIN || find_node(g, name, len, &out[*n]) != 0)
+            return SL_ENOENT;
+        ++*n;
+        if (arrow == NULL)
+            return 0;
+        name = arrow;
+    }
 }
 
-/* Adds the operator state `os` to what vertex v's subtasks restore. */
-static int assign(sl_restore_plan_t *p, const sl_job_graph_t *g, const sl_ckpt_storage_t *s, uint32_t v,
-                  const sl_ckpt_operator_state_t *os, uint32_t old_par, char *err, size_t errlen) {
-    uint32_t par = g->vertices[v].parallelism;
-    if (os->n_extras && old_par != par) {
-        snprintf(err, errlen, "vertex '%s' ran at parallelism %u in the checkpoint and %u now: its operators keep "
-                 "positions (sources, sinks) that cannot be redistributed", g->vertices[v].name, old_par, par);
+static bool node_keyed(const sl_job_graph_t *g, place_t pl) {
+    const sl_operator_vtable_t *vt = sl_operator_lookup(g->nodes[g->vertices[pl.v].nodes[pl.idx]].kind);
+    return vt && vt->keyed;
+}
+
+/* At a parallelism other than the checkpoint's, an operator that restores a position must be
+ * able to merge or lose sets (vtable.rescalable). */
+static int check_rescalable(const sl_job_graph_t *g, place_t pl, uint32_t old_par, char *err, size_t errlen) {
+    const sl_job_vertex_t *jv = &g->vertices[pl.v];
+    if (old_par == jv->parallelism)
+        return 0;
+    const sl_stream_node_t *n = &g->nodes[jv->nodes[pl.idx]];
+    const sl_operator_vtable_t *vt = sl_operator_lookup(n->kind);
+    if (vt && vt->restore && !vt->rescalable) {
+        snprintf(err, errlen, "vertex '%s' ran at parallelism %u in the checkpoint and %u now: its operator '%s' "
+                 "(%s) keeps a position that cannot be redistributed; restore it at parallelism %u", jv->name,
+                 old_par, jv->parallelism, n->name, n->kind, old_par);
         return SL_EJOB;
     }
+    return 0;
+}
+
+/* Makes room in `ro` for the positions of old subtask `from` (sets kept in increasing
+ * `from`) and returns the new, empty set. */
+static int add_set(sl_task_restore_op_t *ro, uint32_t from, sl_op_extras_t **out) {
+    uint32_t *f = sl_realloc(ro->from, (ro->nsets + 1) * sizeof *f);
+    if (f == NULL)
+        return SL_ENOMEM;
+    ro->from = f;
+    sl_op_extras_t *x = sl_realloc(ro->sets, (ro->nsets + 1) * sizeof *x);
+    if (x == NULL)
+        return SL_ENOMEM;
+    ro->sets = x;
+    uint32_t k = ro->nsets;
+    while (k > 0 && ro->from[k - 1] > from)
+        k--;
+    memmove(&ro->from[k + 1], &ro->from[k], (ro->nsets - k) * sizeof *ro->from);
+    memmove(&ro->sets[k + 1], &ro->sets[k], (ro->nsets - k) * sizeof *ro->sets);
+    ro->from[k] = from;
+    memset(&ro->sets[k], 0, sizeof *ro->sets);
+    ro->nsets++;
+    *out = &ro->sets[k];
+    return 0;
+}
+
+/* Adds the state `os` of old subtask os->subtask (of old_par) of a checkpoint vertex whose
+ * operators go to `pl` to what the job's subtasks restore: each operator's positions go whole
+ * to new subtask os->subtask % parallelism of its vertex, as one set; keyed state to every
+ * subtask of the keyed operators' vertex whose key groups overlap it; operator-state files
+ * whole to subtask os->subtask % parallelism. Files are read only for the subtasks `local`
+ * wants. */
+static int assign(sl_restore_plan_t *p, const sl_job_graph_t *g, const sl_ckpt_storage_t *s,
+                  const sl_ckpt_operator_state_t *os, const place_t *pl, uint32_t nops, uint32_t old_par,
+                  const uint8_t *local, char *err, size_t errlen) {
+    sl_op_extras_t *sets[MAX_CHAIN];
+    bool moved = false; /* an operator is not where it was in its chain */
+    int keyed = -1;     /* the vertex of the keyed operators */
+    for (uint32_t k = 0; k < nops; k++) {
+        const sl_job_vertex_t *jv = &g->vertices[pl[k].v];
+        int rc = check_rescalable(g, pl[k], old_par, err, errlen);
+        if (rc)
+            return rc;
+        for (uint32_t i = 0; i < jv->parallelism; i++)
+            p->tasks[pl[k].v][i].ops[pl[k].idx].old_parallelism = old_par;
+        sl_task_restore_t *heir = &p->tasks[pl[k].v][os->subtask % jv->parallelism];
+        if ((rc = add_set(&heir->ops[pl[k].idx], os->subtask, &sets[k])) != 0)
+            return rc;
+        moved |= pl[k].v != pl[0].v || pl[k].idx != k;
+        if (node_keyed(g, pl[k])) {
+            if (keyed >= 0 && (uint32_t)keyed != pl[k].v) {
+                snprintf(err, errlen, "the keyed operators of checkpoint vertex '%s' are in different vertices of "
+                         "the job now", os->vertex_id);
+                return SL_EJOB;
+            }
+            keyed = (int)pl[k].v;
+        }
+    }
+    for (uint32_t k = 0; k < os->n_extras; k++) {
+        char *dot;
+        unsigned long op = strtoul(os->extras[k].key, &dot, 10);
+        if (*dot != '.' || op >= nops || sl_op_extras_set(sets[op], dot + 1, os->extras[k].value)) {
+            snprintf(err, errlen, "vertex '%s': bad saved position '%s'", os->vertex_id, os->extras[k].key);
+            return SL_EPARSE;
+        }
+    }
+    uint32_t v = keyed >= 0 ? (uint32_t)keyed : pl[0].v, par = g->vertices[v].parallelism;
+    for (uint32_t h = 0; h < os->n_handles; h++)
+        if (is_op_state(&os->handles[h]) && moved) {
+            snprintf(err, errlen, "checkpoint vertex '%s' holds operator state (requests in flight) that cannot "
+                     "follow a change of chaining: restore it at parallelism %u", os->vertex_id, old_par);
+            return SL_EJOB;
+        }
+    uint32_t mine = os->subtask % par;
+    int rc;
+    if ((local == NULL || local[mine]) && (rc = assign_op_state(&p->tasks[v][mine], s, os, err, errlen)) != 0)
+        return rc;
     for (uint32_t i = 0; i < par; i++) {
         sl_task_restore_t *r = &p->tasks[v][i];
         uint32_t first, last;
         sl_key_group_range(g->max_parallelism, par, i, &first, &last);
-        if (os->n_extras && os->subtask == i) {
-            uint32_t nops = g->vertices[v].nnodes;
-            if (r->extras == NULL && (r->extras = sl_calloc(nops, sizeof *r->extras)) == NULL)
-                return SL_ENOMEM;
-            for (uint32_t k = 0; k < os->n_extras; k++) {
-                char *dot;
-                unsigned long op = strtoul(os->extras[k].key, &dot, 10);
-                if (*dot != '.' || op >= nops || sl_op_extras_set(&r->extras[op], dot + 1, os->extras[k].value)) {
-                    snprintf(err, errlen, "vertex '%s': bad saved position '%s'", g->vertices[v].name, os->extras[k].key);
-                    return SL_EPARSE;
-                }
-            }
-        }
-        if (os->subtask % par == i) {
-            int rc = assign_op_state(r, s, os, err, errlen);
-            if (rc)
-                return rc;
-        }
+        if (local && !local[i])
+            continue;
         if (os->kg_last < first || os->kg_first > last)
             continue;
         sl_task_restore_db_t *db = NULL;
@@ -164,7 +278,7 @@ static int assign(sl_restore_plan_t *p, const sl_job_graph_t *g, const sl_ckpt_s
 }
 
 static int plan_from(sl_restore_plan_t *p, const sl_job_graph_t *g, const sl_ckpt_storage_t *s, uint64_t id,
-                     char *err, size_t errlen) {
+                     const uint8_t *local, char *err, size_t errlen) {
     char mpath[4096];
     sl_ckpt_metadata_t md;
     sl_ckpt_metadata_path(s, id, mpath, sizeof mpath);
@@ -182,8 +296,9 @@ static int plan_from(sl_restore_plan_t *p, const sl_job_graph_t *g, const sl_ckp
     p->checkpoint_id = id;
     sl_ckpt_dir(s, id, p->path, sizeof p->path);
     for (uint32_t o = 0; o < md.n_operators && rc == 0; o++) {
-        int v = vertex_of(g, md.operators[o].vertex_id);
-        if (v < 0) {
+        place_t pl[MAX_CHAIN];
+        uint32_t nops = 0;
+        if (place_chain(g, md.operators[o].vertex_id, pl, &nops) != 0) {
             bool has_state = md.operators[o].n_handles || md.operators[o].n_extras;
             if (!has_state)
                 continue;
@@ -195,7 +310,7 @@ static int plan_from(sl_restore_plan_t *p, const sl_job_graph_t *g, const sl_ckp
         uint32_t old_par = 0;
         for (uint32_t k = 0; k < md.n_operators; k++)
             old_par += strcmp(md.operators[k].vertex_id, md.operators[o].vertex_id) == 0;
-        rc = assign(p, g, s, (uint32_t)v, &md.operators[o], old_par, err, errlen);
+        rc = assign(p, g, s, &md.operators[o], pl, nops, old_par, local, err, errlen);
     }
 out:
     sl_ckpt_metadata_free(&md);
@@ -215,7 +330,11 @@ void sl_restore_plan_free(sl_restore_plan_t *p) {
                 sl_free(r->opstate[k]);
             sl_free(r->opstate);
             sl_free(r->opstate_len);
-            sl_free(r->extras);
+            for (uint32_t op = 0; r->ops && op < r->nops; op++) {
+                sl_free(r->ops[op].sets);
+                sl_free(r->ops[op].from);
+            }
+            sl_free(r->ops);
             for (uint32_t d = 0; d < r->ndbs; d++) {
                 for (uint32_t f = 0; f < r->dbs[d].nfiles; f++) {
                     sl_free(r->dbs[d].paths[f]);
@@ -241,11 +360,18 @@ static int alloc_tasks(sl_restore_plan_t *p, const sl_job_graph_t *g) {
         if ((p->tasks[v] = sl_calloc(g->vertices[v].parallelism + 1, sizeof **p->tasks)) == NULL)
             return SL_ENOMEM;
         p->tasks[v][g->vertices[v].parallelism].checkpoint_id = UINT64_MAX;
+        for (uint32_t i = 0; i < g->vertices[v].parallelism; i++) {
+            sl_task_restore_t *r = &p->tasks[v][i];
+            r->nops = g->vertices[v].nnodes;
+            if ((r->ops = sl_calloc(r->nops ? r->nops : 1, sizeof *r->ops)) == NULL)
+                return SL_ENOMEM;
+        }
     }
     return 0;
 }
 
-int sl_restore_plan_load(sl_restore_plan_t *p, const sl_job_graph_t *g, const char *path, char *err, size_t errlen) {
+int sl_restore_plan_load(sl_restore_plan_t *p, const sl_job_graph_t *g, const char *path, const uint8_t *local,
+                         char *err, size_t errlen) {
     memset(p, 0, sizeof *p);
     sl_ckpt_storage_t s;
     uint64_t id;
@@ -273,7 +399,7 @@ int sl_restore_plan_load(sl_restore_plan_t *p, const sl_job_graph_t *g, const ch
         for (uint32_t v = 0; v < g->nvertices; v++)
             for (uint32_t i = 0; i < g->vertices[v].parallelism; i++)
                 p->tasks[v][i].checkpoint_id = ids[k];
-        if ((rc = plan_from(p, g, &s, ids[k], err, errlen)) == 0)
+        if ((rc = plan_from(p, g, &s, ids[k], local, err, errlen)) == 0)
             break;
         if (k > 0 && (rc == SL_EPARSE || rc == SL_ENOENT))
             SL_WARN("checkpoint %llu cannot be restored (%s); trying the previous one", (unsigned long long)ids[k], err);

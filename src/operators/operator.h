@@ -77,11 +77,15 @@ typedef struct sl_operator_vtable_s {
     int (*tick)(sl_operator_t *op, int64_t now);
     /* Checkpoints. snapshot: save what is not keyed state (a source's position, a sink's
      * pending files) as small key/value strings; the task has already flushed its output.
-     * restore: called after open with what snapshot saved, when the job starts from a
-     * checkpoint. checkpoint_complete: the checkpoint is durable (commit side effects).
-     * All may be NULL. */
+     * restore: called once, after open, when the job starts from a checkpoint that holds the
+     * operator's vertex, with the sets saved by the old subtasks whose positions this subtask
+     * takes over, in old subtask order (sets[k], k < n; a set may be empty). At the
+     * checkpoint's parallelism that is exactly one set, the subtask's own. Rescaling hands old
+     * subtask j's set to new subtask j % parallelism, so n may be 0 (the subtask starts with
+     * nothing of its own: a source has no split to read) or more than 1 (merge them).
+     * checkpoint_complete: the checkpoint is durable (commit side effects). All may be NULL. */
     int (*snapshot)(sl_operator_t *op, uint64_t checkpoint_id, sl_op_extras_t *x);
-    int (*restore)(sl_operator_t *op, uint64_t checkpoint_id, const sl_op_extras_t *x);
+    int (*restore)(sl_operator_t *op, uint64_t checkpoint_id, const sl_op_extras_t *sets, uint32_t n);
     int (*checkpoint_complete)(sl_operator_t *op, uint64_t checkpoint_id);
     /* Operator state that is neither keyed nor a small position (async I/O's requests in
      * flight): snapshot_state appends bytes to `out`; restore_state is called once per blob
@@ -99,6 +103,10 @@ typedef struct sl_operator_vtable_s {
     uint32_t ninputs;
     /* True when the operator needs keyed state (its inputs arrive keyed). */
     bool keyed;
+    /* True when restore accepts any number of sets (positions can be redistributed). An
+     * operator with a restore and without this keeps its vertex at the checkpoint's
+     * parallelism: a restore at another one is refused before the job starts. */
+    bool rescalable;
 } sl_operator_vtable_t;
 
 /* User state a user function has used, resolved by name once (fn_state.c): the backend state

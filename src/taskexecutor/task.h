@@ -104,6 +104,15 @@ typedef struct sl_task_restore_db_s {
     char **names;             /* RocksDB's own file names */
 } sl_task_restore_db_t;
 
+/* What one operator of the chain restores: the positions of the old subtasks j of its vertex
+ * in the checkpoint with j % parallelism == this subtask (restore.h), in increasing j. */
+typedef struct sl_task_restore_op_s {
+    uint32_t old_parallelism; /* of its vertex in the checkpoint; 0 = not in it: start fresh */
+    uint32_t nsets;
+    uint32_t *from;           /* set k came from old subtask from[k] */
+    sl_op_extras_t *sets;
+} sl_task_restore_op_t;
+
 typedef struct sl_task_restore_s {
     uint64_t checkpoint_id;
     uint32_t nstate;          /* keyed-state snapshots overlapping this subtask's key groups */
@@ -111,7 +120,8 @@ typedef struct sl_task_restore_s {
     size_t *state_len;
     uint32_t ndbs;            /* RocksDB checkpoints overlapping them (incremental snapshots) */
     sl_task_restore_db_t *dbs;
-    sl_op_extras_t *extras;   /* per operator of the chain, or NULL */
+    uint32_t nops;            /* operators of the chain */
+    struct sl_task_restore_op_s *ops; /* per operator of the chain */
     uint32_t nopstate;        /* operator-state files (vertex.opstate) this subtask takes over */
     uint8_t **opstate;
     size_t *opstate_len;

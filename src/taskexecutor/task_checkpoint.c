@@ -406,14 +406,21 @@ int sl_task_restore_operators(sl_task_t *t) {
     const sl_task_restore_t *r = t->restore;
     if (r == NULL)
         return 0;
-    /* Every operator hears of the restore, with what it saved or nothing: a sink must learn
-     * which of its files the checkpoint covers even when it saved no position. */
-    static const sl_op_extras_t none;
-    for (uint32_t i = 0; i < t->nops; i++) {
+    /* Every operator of a vertex in the checkpoint hears of the restore, with the sets of
+     * positions it inherited (possibly none, possibly several after rescaling, restore.h): a
+     * sink must learn which of its files the checkpoint covers even when it saved nothing. */
+    for (uint32_t i = 0; i < t->nops && i < r->nops; i++) {
         sl_operator_t *op = t->ops[i];
-        if (op->vt->restore == NULL)
+        const sl_task_restore_op_t *ro = &r->ops[i];
+        if (op->vt->restore == NULL || ro->old_parallelism == 0)
             continue;
-        int rc = op->vt->restore(op, r->checkpoint_id, r->extras ? &r->extras[i] : &none);
+        if (ro->nsets != 1 && !op->vt->rescalable) { /* restore.c refuses such plans already */
+            snprintf(t->error, sizeof t->error, "operator '%s' of vertex '%s' cannot take over the positions of %u "
+                     "subtasks of checkpoint %llu: restore it at parallelism %u", op->name, t->vertex->name, ro->nsets,
+                     (unsigned long long)r->checkpoint_id, ro->old_parallelism);
+            return SL_EJOB;
+        }
+        int rc = op->vt->restore(op, r->checkpoint_id, ro->sets, ro->nsets);
         if (rc) {
             if (t->error[0] == '\0')
                 snprintf(t->error, sizeof t->error, "operator '%s' could not restore checkpoint %llu: %s", op->name,
