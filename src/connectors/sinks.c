@@ -36,7 +36,7 @@ typedef struct {
     char *iobuf;
     sl_sink_fn fn;
     char *prefix;    /* "k> " when subtasks share stdout */
-    bool txn;        /* checkpointing on: exactly-once through two-phase commit */
+    bool txn;        /* snapshots possible: exactly-once through two-phase commit */
     sl_txn_file_t tf;
     const char *out_base; /* parameter 'path' */
     char token[32];     /* the writing directory's token (see above) */
@@ -108,7 +108,12 @@ static int csv_open(sl_operator_t *op) {
     const sl_schema_t *s = op->in_schema[0];
     for (uint32_t i = 0; i < sl_schema_nfields(s) && off < sizeof header; i++)
         off += (size_t)snprintf(header + off, sizeof header - off, "%s%s", i ? "," : "", sl_schema_field(s, i)->name);
-    o->txn = op->config && sl_config_duration_ms(op->config, "execution.checkpointing.interval") > 0;
+    /* Whenever a snapshot may cover the output: checkpoints, savepoints (a checkpoint directory
+     * is where they are staged), or a restore (the committed parts to continue). */
+    const char *ckdir = op->config ? sl_config_str(op->config, "state.checkpoints.dir") : NULL;
+    const char *from = op->config ? sl_config_str(op->config, "execution.savepoint.path") : NULL;
+    o->txn = op->config && (sl_config_duration_ms(op->config, "execution.checkpointing.interval") > 0 ||
+                            (ckdir && ckdir[0]) || (from && from[0]));
     if (o->txn) {
         int rc = sl_txn_file_open(&o->tf, o->path, header);
         if (rc)

@@ -66,6 +66,7 @@ static void savepoint_done(void *arg, int status, const char *path_or_error) {
         env.savepoint_result = &r;
         sl_rpc_reply(m->req, &env);
         SL_INFO("job %s (%s): savepoint %s%s", m->j->id, m->j->name, path_or_error, m->stop ? "; stopping" : "");
+        m->j->stopping |= m->stop;
     }
     sl_free(m);
 }
@@ -275,12 +276,28 @@ static void take_mail(job_t *j, int64_t ms) {
         m.fn(m.arg);
 }
 
+/* Stop-with-savepoint, second phase: the sinks committed the savepoint and ended; the other
+ * subtasks (perhaps blocked on credit from those sinks) are cancelled. What they report from
+ * now on cannot fail the job: its result is the savepoint. */
+static void finish_stop(job_t *j) {
+    if (j->stopping)
+        SL_DEBUG("job %s: stopping: %u of %u sink subtasks ended", j->id,
+                 atomic_load(&j->canceled) + atomic_load(&j->finished), j->nsink_tasks);
+    if (!j->stopping || atomic_load(&j->canceled) + atomic_load(&j->finished) < j->nsink_tasks)
+        return;
+    SL_INFO("job %s (%s): the sinks committed the final savepoint; cancelling the rest", j->id, j->name);
+    cancel_on(j, j->tms, j->ntms);
+    j->stopping = false;
+    j->stopped = true;
+}
+
 /* Until every subtask reported, the first failure, a lost TaskManager or a cancel; meanwhile
  * the coordinator runs. */
 static int watch(job_t *j, sl_slot_pool_t *p, char *err, size_t errlen) {
     while (reported(j) < j->ntasks) {
-        if (atomic_load(&j->failed) || j->cancel)
-            return atomic_load(&j->failed) ? SL_EFAILED : SL_ECANCELED;
+        bool failed = atomic_load(&j->failed) && !j->stopped;
+        if (failed || j->cancel)
+            return failed ? SL_EFAILED : SL_ECANCELED;
         int rc = sl_slot_pool_wait(p, 0, err, errlen);
         if (rc && rc != SL_ETIMEDOUT)
             return rc; /* a TaskManager holding the job's slots was lost */
@@ -290,8 +307,9 @@ static int watch(job_t *j, sl_slot_pool_t *p, char *err, size_t errlen) {
                 sl_coordinator_stop(&j->co); /* sources that ended cannot inject barriers */
             sl_coordinator_tick(&j->co, sl_monotonic_ms());
         }
+        finish_stop(j);
     }
-    return atomic_load(&j->failed) ? SL_EFAILED : 0;
+    return atomic_load(&j->failed) && !j->stopped ? SL_EFAILED : 0;
 }
 
 static int run_once(job_t *j, char *err, size_t errlen) {
@@ -299,6 +317,7 @@ static int run_once(job_t *j, char *err, size_t errlen) {
     tm_ref_t *at = sl_calloc(j->nslots, sizeof *at), *tms = sl_calloc(j->nslots, sizeof *tms);
     uint32_t ntms = 0;
     int64_t t0 = sl_monotonic_ms(), t_slots = 0;
+    j->stopping = j->stopped = false;
     int rc = at && tms ? sl_slot_pool_create(sl_jobmanager_rm(j->jm), j->id, j->nslots, &p) : SL_ENOMEM;
     if (rc == 0 && (rc = sl_jobmanager_add_pool(j->jm, p)) != 0)
         snprintf(err, errlen, "too many jobs at once");
@@ -434,6 +453,11 @@ int sl_job_master_prepare(job_t *j, char *err, size_t errlen) {
     int rc = sl_job_graph_decode(j->graph, j->graph_len, &j->g, err, errlen);
     for (uint32_t v = 0; rc == 0 && v < j->g.nvertices; v++) {
         j->ntasks += j->g.vertices[v].parallelism;
+        bool has_output = false;
+        for (uint32_t e = 0; e < j->g.nedges; e++)
+            has_output |= !j->g.edges[e].chained && j->g.nodes[j->g.edges[e].src].vertex == v;
+        if (!has_output)
+            j->nsink_tasks += j->g.vertices[v].parallelism;
         if (j->g.vertices[v].parallelism > j->nslots)
             j->nslots = j->g.vertices[v].parallelism;
     }

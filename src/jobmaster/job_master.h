@@ -33,6 +33,7 @@ typedef struct sl_job_master_s {
     size_t graph_len, config_len;
     char library[1024];
     uint32_t nslots, ntasks;
+    uint32_t nsink_tasks;      /* subtasks of vertices without outputs */
     _Atomic int state;         /* Sluice__Rpc__JobState */
     int64_t start_ms, end_ms;
     pthread_mutex_t mu;        /* error, ended, the reports' counters against attempt changes */
@@ -50,6 +51,8 @@ typedef struct sl_job_master_s {
     sl_job_graph_t g;
     sl_coordinator_t co;
     bool co_ready;
+    bool stopping;             /* a stop-with-savepoint's savepoint completed */
+    bool stopped;              /* ... its sinks committed it and the rest is being cancelled */
     int64_t restarts, restart_delay_ms;
     char restore_path[4096];   /* what the next attempt restores, "" for a fresh start */
     struct tm_ref_s *tms;      /* the running attempt's TaskManagers (gateway) */

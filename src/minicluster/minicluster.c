@@ -74,6 +74,10 @@ static sl_channel_t *channel_at(edge_channels_t *ec, uint32_t i, uint32_t j) {
 
 static void on_task_done(void *arg, sl_task_t *t) {
     cluster_t *c = arg;
+    /* Reported at once, not when every local task ended: a JobMaster stopping a job waits for
+     * its sinks while producers on the same TaskManager may still be blocked. */
+    if (c->pl && c->pl->on_task_final)
+        c->pl->on_task_final(c->pl->arg, t->vertex->id, t->index, (int)sl_task_state(t), t->error);
     if (sl_task_state(t) == SL_TASK_FAILED)
         atomic_fetch_add(&c->failed, 1);
     atomic_fetch_add(&c->finished, 1);
@@ -501,12 +505,8 @@ static int run_attempt(cluster_t *c, sl_progress_cb cb, void *cb_arg, int64_t in
     }
     if (c->pl && c->pl->on_tasks && all)
         c->pl->on_tasks(c->pl->arg, NULL, 0);
-    for (uint32_t k = 0; k < n; k++) {
+    for (uint32_t k = 0; k < n; k++)
         sl_task_join(all[k]);
-        if (c->pl && c->pl->on_task_final)
-            c->pl->on_task_final(c->pl->arg, all[k]->vertex->id, all[k]->index, (int)sl_task_state(all[k]),
-                                 all[k]->error);
-    }
     /* Acknowledgements still queued belong to an aborted checkpoint. */
     sl_mail_t m;
     while (sl_mailbox_take_mail(&c->done, &m))

@@ -5,6 +5,7 @@
 
 #include <dlfcn.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -49,8 +50,9 @@ typedef struct run_s {
     bool nm_ready;
     bridge_t *bridges;
     uint32_t nbridges, cap;
-    uint32_t reported, expected;
-    bool any_failed;        /* a local task failed or was canceled */
+    atomic_uint reported;   /* tasks report from their own threads */
+    uint32_t expected;
+    atomic_bool any_failed; /* a local task failed or was canceled */
     sl_ckpt_storage_t storage; /* state.checkpoints.dir/<job id>, when set */
     bool have_storage;
     char *restore_path;     /* from the DeployJob, or NULL */
@@ -129,7 +131,7 @@ static void unbridge(void *arg) {
     run_t *r = arg;
     /* After a clean end, what the local producers wrote (their END last) must leave before
      * the channels go; after a failure the consumers are being canceled anyway. */
-    for (uint32_t i = 0; !r->any_failed && i < r->nbridges; i++) {
+    for (uint32_t i = 0; !atomic_load(&r->any_failed) && i < r->nbridges; i++) {
         int rc = sl_net_channel_flush(r->bridges[i].nc, 30000);
         if (rc)
             SL_WARN("job %s: a remote channel did not drain: %s", r->job_id, sl_strerror(rc));
@@ -160,7 +162,7 @@ static void report(run_t *r, uint32_t vertex, uint32_t subtask, Sluice__Rpc__Tas
     env.task_state_update = &u;
     if (sl_rpc_send(r->jm, &env) != 0)
         SL_WARN("taskmanager: cannot report task %u/%u of job %s", vertex, subtask, r->job_id);
-    r->reported++;
+    atomic_fetch_add(&r->reported, 1);
 }
 
 static void on_task_final(void *arg, uint32_t vertex, uint32_t subtask, int state, const char *error) {
@@ -168,7 +170,8 @@ static void on_task_final(void *arg, uint32_t vertex, uint32_t subtask, int stat
                                : state == SL_TASK_CANCELED ? SLUICE__RPC__TASK_STATE__TASK_CANCELED
                                                            : SLUICE__RPC__TASK_STATE__TASK_FAILED;
     run_t *r = arg;
-    r->any_failed |= s != SLUICE__RPC__TASK_STATE__TASK_FINISHED;
+    if (s != SLUICE__RPC__TASK_STATE__TASK_FINISHED)
+        atomic_store(&r->any_failed, true);
     report(r, vertex, subtask, s, s == SLUICE__RPC__TASK_STATE__TASK_FAILED ? error : NULL);
 }
 
@@ -256,13 +259,13 @@ static void *run_main(void *arg) {
                                      .on_tasks = on_tasks};
     sl_job_result_t res;
     int rc = sl_minicluster_run_placed(r->config, &r->g, r->lib, &pl, &res);
-    if (rc || r->reported < r->expected) {
+    if (rc || atomic_load(&r->reported) < r->expected) {
         /* Deployment failed here: every local subtask not reported failed with the cause. */
         char msg[1200];
         snprintf(msg, sizeof msg, "deploying on TaskManager %s: %s", sl_net_id(r->owner->net),
                  res.error[0] ? res.error : sl_strerror(rc ? rc : SL_EFAILED));
         for (uint32_t v = 0; v < r->g.nvertices; v++)
-            for (uint32_t i = 0; i < r->g.vertices[v].parallelism && r->reported < r->expected; i++)
+            for (uint32_t i = 0; i < r->g.vertices[v].parallelism && atomic_load(&r->reported) < r->expected; i++)
                 if (i < r->nslots && r->local[i])
                     report(r, v, i, SLUICE__RPC__TASK_STATE__TASK_FAILED, msg);
     }

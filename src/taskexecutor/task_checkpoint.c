@@ -87,7 +87,9 @@ void sl_task_drop_checkpoint_mails(sl_task_t *t) {
 }
 
 int sl_task_trigger_checkpoint(sl_task_t *t, uint64_t barrier_id) { return post(t, barrier_id, false, false); }
-int sl_task_notify_complete(sl_task_t *t, uint64_t id, bool stop) { return post(t, id, true, stop); }
+int sl_task_notify_complete(sl_task_t *t, uint64_t id, bool stop) {
+    return post(t, id, true, stop && t->nwriters == 0);
+}
 
 typedef struct {
     sl_ckpt_writer_t w;

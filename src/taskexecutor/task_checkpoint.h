@@ -14,8 +14,11 @@
 #define SL_CKPT_SAVEPOINT_BIT (1ull << 62)
 
 /* From any thread: asks a source subtask to take checkpoint `barrier_id` (it injects the
- * barrier), or tells a subtask that checkpoint `id` completed; with `stop` the subtask ends
- * (cancelled) right after committing it (stop-with-savepoint). */
+ * barrier), or tells a subtask that checkpoint `id` completed. With `stop`
+ * (stop-with-savepoint) a subtask without network outputs (its chain ends in a sink) ends,
+ * cancelled, right after committing; the others may be blocked waiting for credit and never
+ * run the notice: the JobMaster cancels them once the sinks ended, which keeps a producer from
+ * going before the sink it feeds committed. */
 int sl_task_trigger_checkpoint(sl_task_t *t, uint64_t barrier_id);
 int sl_task_notify_complete(sl_task_t *t, uint64_t id, bool stop);
 
