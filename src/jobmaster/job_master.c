@@ -467,8 +467,7 @@ int sl_job_master_set_library(job_t *j, const uint8_t *bytes, size_t len, char *
     if (len)
         memcpy(j->library_bytes, bytes, len);
     j->library_len = len;
-    sl_library_sha256(j->library_bytes, len, j->library_sha256);
-    return 0;
+    return sl_library_sha256(j->library_bytes, len, j->library_sha256);
 }
 
 int sl_job_master_start(job_t *j) {

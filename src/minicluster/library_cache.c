@@ -35,10 +35,13 @@ struct sl_library_cache_s {
     sl_library_entry_t *entries;
 };
 
-void sl_library_sha256(const void *data, size_t len, uint8_t out[SL_LIBRARY_SHA256_LEN]) {
+int sl_library_sha256(const void *data, size_t len, uint8_t out[SL_LIBRARY_SHA256_LEN]) {
     unsigned int n = 0;
     static const uint8_t empty = 0;
-    SL_ASSERT(EVP_Digest(len ? data : &empty, len, out, &n, EVP_sha256(), NULL) == 1 && n == SL_LIBRARY_SHA256_LEN);
+    /* OpenSSL fails only when it cannot allocate its context. */
+    return EVP_Digest(len ? data : &empty, len, out, &n, EVP_sha256(), NULL) == 1 && n == SL_LIBRARY_SHA256_LEN
+               ? 0
+               : SL_ENOMEM;
 }
 
 int sl_library_cache_create(const char *parent, int64_t linger_ms, sl_library_cache_t **out) {
@@ -138,8 +141,9 @@ int sl_library_cache_open(sl_library_cache_t *c, const char *name, const void *b
     if (e == NULL) {
         /* Verified before it is written: a file in the cache holds what its key names. */
         uint8_t got[SL_LIBRARY_SHA256_LEN];
-        sl_library_sha256(bytes, len, got);
-        if (memcmp(got, sha256, SL_LIBRARY_SHA256_LEN) != 0) {
+        if ((rc = sl_library_sha256(bytes, len, got)) != 0) {
+            snprintf(err, errlen, "cannot check the job library %s: out of memory", name);
+        } else if (memcmp(got, sha256, SL_LIBRARY_SHA256_LEN) != 0) {
             char want[2 * SL_LIBRARY_SHA256_LEN + 1], have[2 * SL_LIBRARY_SHA256_LEN + 1];
             hex(sha256, SL_LIBRARY_SHA256_LEN, want);
             hex(got, SL_LIBRARY_SHA256_LEN, have);

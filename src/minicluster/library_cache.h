@@ -34,8 +34,8 @@
 typedef struct sl_library_cache_s sl_library_cache_t;
 typedef struct sl_library_entry_s sl_library_entry_t;
 
-/* SHA-256 of `len` bytes into out. */
-void sl_library_sha256(const void *data, size_t len, uint8_t out[SL_LIBRARY_SHA256_LEN]);
+/* SHA-256 of `len` bytes into out. Errors: SL_ENOMEM. */
+int sl_library_sha256(const void *data, size_t len, uint8_t out[SL_LIBRARY_SHA256_LEN]);
 
 /* A cache whose directory will be made under `parent` (NULL: $TMPDIR, else /tmp) on first use.
  * Errors: SL_ENOMEM. */
