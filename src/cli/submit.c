@@ -1,15 +1,18 @@
 /* `--jobmanager HOST:PORT` on `sluice nexmark` and `sluice run`: the job goes to a cluster
  * instead of the embedded mini-cluster; `--target local|slurm` starts a JobManager for this
  * job alone (per-job mode), whose driver starts the TaskManagers and stops them at the end. The finalized graph travels encoded, the
- * configuration as "key=value" lines (what was set, not the defaults), the job library as a
- * path the TaskManagers load; then the JobManager is asked for the job's state until it ends. */
+ * configuration as "key=value" lines (what was set, not the defaults), the job library's
+ * bytes (at most SL_LIBRARY_MAX_BYTES), which the TaskManagers write to private files and
+ * load; then the JobManager is asked for the job's state until it ends. */
 #include <sluice/error.h>
 
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "api/job_internal.h"
@@ -19,6 +22,7 @@
 #include "core/config.h"
 #include "graph/job_graph_codec.h"
 #include "jobmaster/jobmanager.h"
+#include "minicluster/library_cache.h"
 #include "rpc/rpc.h"
 
 #include <pthread.h>
@@ -34,15 +38,37 @@ static int add_line(void *arg, const char *key, const char *value, bool is_defau
     return 0;
 }
 
+/* The job library's bytes, shipped with the job: the TaskManagers need not see its path.
+ * Exits with a message naming the file when it cannot be read or is above the limit. */
+static void read_library(const char *path, sl_bytes_t *out) {
+    FILE *f = fopen(path, "rb");
+    struct stat st;
+    if (f == NULL || fstat(fileno(f), &st) != 0)
+        sl_cli_die(1, "cannot read the job library %s: %s", path, strerror(errno));
+    if ((uint64_t)st.st_size > SL_LIBRARY_MAX_BYTES)
+        sl_cli_die(2, "the job library %s is %.1f MiB (%lld bytes): at most %u MiB can be shipped with a job "
+                   "(it travels in one RPC message, at most 64 MiB)",
+                   path, (double)st.st_size / 1048576.0, (long long)st.st_size, SL_LIBRARY_MAX_BYTES >> 20);
+    sl_bytes_init(out);
+    uint8_t buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0 && out->len <= SL_LIBRARY_MAX_BYTES)
+        sl_bytes_put(out, buf, n);
+    if (ferror(f) || out->err || out->len > SL_LIBRARY_MAX_BYTES)
+        sl_cli_die(1, "cannot read the job library %s: %s", path,
+                   ferror(f) ? strerror(errno) : out->err ? "out of memory" : "it grew above the limit while read");
+    fclose(f);
+}
+
 static int submit(sl_rpc_conn_t *conn, sl_job_t *job, const sl_bytes_t *graph, const sl_bytes_t *config,
-                  char *job_id, size_t idlen, char *err, size_t errlen) {
+                  const sl_bytes_t *library, char *job_id, size_t idlen, char *err, size_t errlen) {
     Sluice__Rpc__SubmitJob s = SLUICE__RPC__SUBMIT_JOB__INIT;
     s.name = job->graph.name;
     s.job_graph = (ProtobufCBinaryData){graph->len, graph->data};
     s.config = (ProtobufCBinaryData){config->len, config->data};
     if (job->graph.library) {
-        s.job_library_case = SLUICE__RPC__SUBMIT_JOB__JOB_LIBRARY_LIBRARY_PATH;
-        s.library_path = job->graph.library;
+        s.job_library_case = SLUICE__RPC__SUBMIT_JOB__JOB_LIBRARY_LIBRARY_BYTES;
+        s.library_bytes = (ProtobufCBinaryData){library->len, library->data};
     }
     sl_rpc_msg_t env = SLUICE__RPC__ENVELOPE__INIT, *resp = NULL;
     env.body_case = SLUICE__RPC__ENVELOPE__BODY_SUBMIT_JOB;
@@ -258,11 +284,13 @@ int sl_cli_submit(sl_job_t *job, sl_cli_run_opts_t *o, const char *jm_addr) {
     job->graph.max_parallelism = (uint32_t)sl_config_int(o->config, "pipeline.max-parallelism");
     if (sl_job_graph_finalize(&job->graph, par, true, err, sizeof err) != 0)
         sl_cli_die(2, "invalid job: %s", err);
-    sl_bytes_t graph = {0}, config;
+    sl_bytes_t graph = {0}, config, library = {0};
     sl_bytes_init(&config);
     if (sl_job_graph_encode(&job->graph, &graph.data, &graph.len) != 0 ||
         sl_config_for_each(o->config, add_line, &config) != 0 || config.err)
         sl_cli_die(1, "cannot encode the job");
+    if (job->graph.library)
+        read_library(job->graph.library, &library);
     sl_rpc_endpoint_t *ep;
     sl_rpc_conn_t *conn;
     connect_jm(o->config, jm_addr, &ep, &conn);
@@ -271,7 +299,7 @@ int sl_cli_submit(sl_job_t *job, sl_cli_run_opts_t *o, const char *jm_addr) {
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
     int status = 1;
-    if (submit(conn, job, &graph, &config, job_id, sizeof job_id, err, sizeof err) == 0) {
+    if (submit(conn, job, &graph, &config, &library, job_id, sizeof job_id, err, sizeof err) == 0) {
         fprintf(stderr, "job '%s' submitted to %s as %s\n", job->graph.name, jm_addr, job_id);
         status = wait_for(conn, job_id, job->graph.name);
     } else {
@@ -283,6 +311,8 @@ int sl_cli_submit(sl_job_t *job, sl_cli_run_opts_t *o, const char *jm_addr) {
     sl_rpc_endpoint_destroy(ep);
     sl_free(graph.data);
     sl_bytes_destroy(&config);
+    if (job->graph.library)
+        sl_bytes_destroy(&library);
     return status;
 }
 

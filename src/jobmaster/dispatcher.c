@@ -79,8 +79,11 @@ static void on_submit(sl_dispatcher_t *d, sl_rpc_request_t *req, const Sluice__R
         j->config_len = m->config.len;
         if (m->job_library_case == SLUICE__RPC__SUBMIT_JOB__JOB_LIBRARY_LIBRARY_PATH)
             snprintf(j->library, sizeof j->library, "%s", m->library_path);
-        rc = sl_job_master_prepare(j, err, sizeof err);
+        if (m->job_library_case == SLUICE__RPC__SUBMIT_JOB__JOB_LIBRARY_LIBRARY_BYTES)
+            rc = sl_job_master_set_library(j, m->library_bytes.data, m->library_bytes.len, err, sizeof err);
     }
+    if (rc == 0)
+        rc = sl_job_master_prepare(j, err, sizeof err);
     if (rc == 0) {
         pthread_mutex_lock(&d->mu);
         snprintf(j->id, sizeof j->id, "%llx-%u", (unsigned long long)sl_wall_ms(), ++d->next_id);

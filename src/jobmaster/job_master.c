@@ -10,6 +10,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "graph/job_graph_codec.h"
+#include "minicluster/library_cache.h"
 #include "minicluster/restore.h"
 
 #define MAX_TMS_PER_JOB 1024
@@ -198,6 +199,12 @@ static int deploy_to(job_t *j, const tm_ref_t *tm, const sl_slot_t *slots, const
     m.job_graph = (ProtobufCBinaryData){j->graph_len, j->graph};
     m.config = (ProtobufCBinaryData){j->config_len, j->config};
     m.library_path = j->library;
+    if (j->library_bytes) { /* shipped: the TaskManager does not need the path */
+        const char *slash = j->g.library ? strrchr(j->g.library, '/') : NULL;
+        m.library_bytes = (ProtobufCBinaryData){j->library_len, j->library_bytes};
+        m.library_sha256 = (ProtobufCBinaryData){sizeof j->library_sha256, j->library_sha256};
+        m.library_name = slash ? (char *)slash + 1 : j->g.library ? j->g.library : "(job library)";
+    }
     m.n_subtasks = n;
     m.subtasks = subtasks;
     m.n_placement = j->nslots;
@@ -430,6 +437,8 @@ static void *job_main(void *arg) {
     pthread_mutex_lock(&j->mu);
     j->ended = true;
     pthread_mutex_unlock(&j->mu);
+    sl_free(j->library_bytes); /* only deployments need it: a finished job keeps no copy */
+    j->library_bytes = NULL;
     drain_mail(j);
     if (j->co_ready) {
         sl_coordinator_destroy(&j->co); /* a savepoint still asked for is answered */
@@ -474,6 +483,19 @@ int sl_job_master_prepare(job_t *j, char *err, size_t errlen) {
     return rc;
 }
 
+int sl_job_master_set_library(job_t *j, const uint8_t *bytes, size_t len, char *err, size_t errlen) {
+    if (len > SL_LIBRARY_MAX_BYTES) {
+        snprintf(err, errlen, "the job library is %zu bytes, above the limit of %u", len, SL_LIBRARY_MAX_BYTES);
+        return SL_EINVAL;
+    }
+    if ((j->library_bytes = sl_malloc(len ? len : 1)) == NULL)
+        return SL_ENOMEM;
+    if (len)
+        memcpy(j->library_bytes, bytes, len);
+    j->library_len = len;
+    return sl_library_sha256(j->library_bytes, len, j->library_sha256);
+}
+
 int sl_job_master_start(job_t *j) {
     int rc = sl_mailbox_init(&j->mail);
     if (rc)
@@ -499,5 +521,6 @@ void sl_job_master_free(job_t *j) {
     pthread_mutex_destroy(&j->mu);
     sl_free(j->graph);
     sl_free(j->config);
+    sl_free(j->library_bytes);
     sl_free(j);
 }

@@ -31,7 +31,10 @@ typedef struct sl_job_master_s {
     char name[128];
     uint8_t *graph, *config;  /* as submitted */
     size_t graph_len, config_len;
-    char library[1024];
+    char library[1024];        /* a path (compatibility), or "" */
+    uint8_t *library_bytes;    /* the shipped library, NULL when none; freed when the thread ends */
+    size_t library_len;
+    uint8_t library_sha256[32];
     uint32_t nslots, ntasks;
     uint32_t nsink_tasks;      /* subtasks of vertices without outputs */
     _Atomic int state;         /* Sluice__Rpc__JobState */
@@ -62,6 +65,9 @@ typedef struct sl_job_master_s {
 /* Parses the submitted graph and configuration (errors name what is wrong), then starts the
  * thread. On error nothing is left running; sl_job_master_free releases the record. */
 int sl_job_master_prepare(sl_job_master_t *j, char *err, size_t errlen);
+/* Before prepare: keeps a copy of the shipped job library and its SHA-256 for the DeployJobs.
+ * Errors: SL_EINVAL (above SL_LIBRARY_MAX_BYTES, err says so), SL_ENOMEM. */
+int sl_job_master_set_library(sl_job_master_t *j, const uint8_t *bytes, size_t len, char *err, size_t errlen);
 int sl_job_master_start(sl_job_master_t *j);
 /* Any thread: an acknowledgement of `attempt` (ownership taken). */
 void sl_job_master_ack(sl_job_master_t *j, uint32_t attempt, struct sl_task_ack_s *ack);

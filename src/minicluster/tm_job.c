@@ -15,6 +15,7 @@
 #include "checkpoint/storage.h"
 #include "graph/job_graph_codec.h"
 #include "minicluster/ack_codec.h"
+#include "minicluster/library_cache.h"
 #include "minicluster/minicluster.h"
 #include "network/buffer_pool.h"
 #include "network/channel.h"
@@ -39,6 +40,7 @@ typedef struct run_s {
     sl_job_graph_t g;
     sl_config_t *config;
     void *lib;
+    sl_library_entry_t *lib_entry; /* the shipped library's cache entry, NULL for a path */
     uint32_t nslots;
     uint8_t *local;
     location_t *where;
@@ -66,6 +68,7 @@ struct sl_tm_jobs_s {
     sl_net_t *net;
     pthread_mutex_t mu;
     run_t *runs;
+    sl_library_cache_t *libs; /* shipped job libraries (its own lock) */
 };
 
 /* ---- Channels across TaskManagers ---- */
@@ -282,7 +285,9 @@ static void *run_main(void *arg) {
 static void free_run(run_t *r) {
     sl_job_graph_destroy(&r->g);
     sl_config_destroy(r->config);
-    if (r->lib)
+    if (r->lib_entry) /* dlclose, then the file may go */
+        sl_library_cache_close(r->owner->libs, r->lib_entry, r->lib);
+    else if (r->lib)
         dlclose(r->lib);
     if (r->nm_ready)
         sl_network_memory_destroy(&r->nm);
@@ -319,7 +324,16 @@ static int prepare(run_t *r, const Sluice__Rpc__DeployJob *m, char *err, size_t 
         rc = parse_config(r, m->config.data, m->config.len, err, errlen);
     if (rc == 0 && m->restore_path[0] && (r->restore_path = sl_strdup(m->restore_path)) == NULL)
         rc = SL_ENOMEM;
-    if (rc == 0 && m->library_path[0] && (r->lib = dlopen(m->library_path, RTLD_NOW | RTLD_LOCAL)) == NULL) {
+    if (rc == 0 && m->library_sha256.len) { /* shipped with the job */
+        char why[1024];
+        const char *name = m->library_name[0] ? m->library_name : "(unnamed)";
+        rc = sl_library_cache_open(r->owner->libs, name, m->library_bytes.data, m->library_bytes.len,
+                                   m->library_sha256.data, m->library_sha256.len, &r->lib, &r->lib_entry, why,
+                                   sizeof why);
+        if (rc)
+            snprintf(err, errlen, "job %.64s: %.900s", m->job_id, why);
+    } else if (rc == 0 && m->library_path[0] &&
+               (r->lib = dlopen(m->library_path, RTLD_NOW | RTLD_LOCAL)) == NULL) {
         snprintf(err, errlen, "cannot load the job library %s: %s", m->library_path, dlerror());
         rc = SL_ESYMBOL;
     }
@@ -370,9 +384,10 @@ void sl_tm_jobs_deploy(sl_tm_jobs_t *j, sl_rpc_conn_t *jm, sl_rpc_request_t *req
     reap(j, false);
     char err[1024] = "";
     run_t *r = sl_calloc(1, sizeof *r);
+    if (r)
+        r->owner = j;
     int rc = r ? prepare(r, m, err, sizeof err) : SL_ENOMEM;
     if (rc == 0) {
-        r->owner = j;
         sl_rpc_conn_ref(jm);
         r->jm = jm;
         pthread_mutex_lock(&j->mu);
@@ -387,6 +402,8 @@ void sl_tm_jobs_deploy(sl_tm_jobs_t *j, sl_rpc_conn_t *jm, sl_rpc_request_t *req
     if (rc) {
         if (r)
             free_run(r);
+        if (err[0])
+            SL_WARN("taskmanager %s: %s", sl_net_id(j->net), err);
         sl_rpc_reply_error(req, rc, err[0] ? err : sl_strerror(rc));
         return;
     }
@@ -408,6 +425,7 @@ void sl_tm_jobs_cancel(sl_tm_jobs_t *j, const char *job_id) {
 
 unsigned sl_tm_jobs_running(sl_tm_jobs_t *j) {
     reap(j, false);
+    sl_library_cache_sweep(j->libs);
     unsigned n = 0;
     pthread_mutex_lock(&j->mu);
     for (run_t *r = j->runs; r; r = r->next)
@@ -421,6 +439,10 @@ int sl_tm_jobs_create(sl_net_t *net, sl_tm_jobs_t **out) {
     if (j == NULL)
         return SL_ENOMEM;
     j->net = net;
+    if (sl_library_cache_create(NULL, SL_LIBRARY_CACHE_LINGER_MS, &j->libs) != 0) {
+        sl_free(j);
+        return SL_ENOMEM;
+    }
     pthread_mutex_init(&j->mu, NULL);
     *out = j;
     return 0;
@@ -430,6 +452,7 @@ void sl_tm_jobs_destroy(sl_tm_jobs_t *j) {
     if (j == NULL)
         return;
     reap(j, true);
+    sl_library_cache_destroy(j->libs); /* every run is gone: the files and the directory go */
     pthread_mutex_destroy(&j->mu);
     sl_free(j);
 }
