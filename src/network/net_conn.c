@@ -242,7 +242,7 @@ static void write_cb(uv_write_t *req, int status) {
     c->pending_writes--;
     if (w->buf)
         sl__net_export_written(w->ex, w->buf, status);
-    sl_free(w->cipher);
+    sl_tls_buf_free(c->tls, w->cipher);
     sl_free(w);
     if (status < 0 && c->state != SL_NET_CONN_CLOSING)
         sl__net_conn_fail(c, status, uv_strerror(status));
@@ -287,7 +287,7 @@ static int submit(sl_net_conn_t *c, write_req_t *w, uv_buf_t *bufs, unsigned n) 
         return rc;
     rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, bufs, n, write_cb);
     if (rc < 0) {
-        sl_free(w->cipher);
+        sl_tls_buf_free(c->tls, w->cipher);
         sl_free(w);
         sl__net_conn_fail(c, rc, uv_strerror(rc));
         return rc;

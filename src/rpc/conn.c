@@ -163,12 +163,20 @@ void sl__rpc_conn_refuse(sl_rpc_conn_t *conn, int code, const char *reason) {
 typedef struct {
     uv_write_t req;
     uint8_t *buf;
+    int cipher; /* buf came from sl_tls_encrypt */
 } write_req_t;
+
+static void free_buf(sl_rpc_conn_t *c, uint8_t *buf, int cipher) {
+    if (cipher)
+        sl_tls_buf_free(c->tls, buf);
+    else
+        sl_free(buf);
+}
 
 static void write_cb(uv_write_t *req, int status) {
     write_req_t *w = (write_req_t *)req;
     sl_rpc_conn_t *c = req->handle->data;
-    sl_free(w->buf);
+    free_buf(c, w->buf, w->cipher);
     sl_free(w);
     if (status < 0 && status != UV_ECANCELED) {
         char reason[1024];
@@ -178,18 +186,20 @@ static void write_cb(uv_write_t *req, int status) {
     }
 }
 
-/* Queues bytes as they are (plaintext, or ciphertext when TLS is on); takes `buf`. */
-static int write_raw(sl_rpc_conn_t *conn, uint8_t *buf, size_t len) {
+/* Queues bytes as they are (plaintext, or ciphertext from sl_tls_encrypt when `cipher`);
+ * takes `buf`. */
+static int write_raw(sl_rpc_conn_t *conn, uint8_t *buf, size_t len, int cipher) {
     write_req_t *w = sl_malloc(sizeof *w);
     if (!w) {
-        sl_free(buf);
+        free_buf(conn, buf, cipher);
         return SL_ENOMEM;
     }
     w->buf = buf;
+    w->cipher = cipher;
     uv_buf_t b = uv_buf_init((char *)buf, (unsigned)len);
     int rc = uv_write(&w->req, (uv_stream_t *)&conn->tcp, &b, 1, write_cb);
     if (rc < 0) {
-        sl_free(buf);
+        free_buf(conn, buf, cipher);
         sl_free(w);
         sl__rpc_conn_fail(conn, rc, uv_strerror(rc));
     }
@@ -202,7 +212,7 @@ int sl__rpc_conn_write(sl_rpc_conn_t *conn, uint8_t *buf, size_t len) {
         return SL_ECANCELED;
     }
     if (!conn->tls)
-        return write_raw(conn, buf, len);
+        return write_raw(conn, buf, len, 0);
     /* TLS: the frame is encrypted now and the ciphertext written in its place. */
     uint8_t *cipher;
     size_t clen;
@@ -217,7 +227,7 @@ int sl__rpc_conn_write(sl_rpc_conn_t *conn, uint8_t *buf, size_t len) {
         sl__rpc_conn_fail(conn, rc, rc == SL_ENOMEM ? "out of memory" : reason);
         return rc;
     }
-    return write_raw(conn, cipher, clen);
+    return write_raw(conn, cipher, clen, 1);
 }
 
 int sl__rpc_conn_write_pb(sl_rpc_conn_t *conn, uint8_t kind, const ProtobufCMessage *msg) {
@@ -319,7 +329,7 @@ static void refuse_in_plain_text(sl_rpc_conn_t *c, int code, const char *reason)
     size_t len;
     int rc = sl_rpc_frame_pack(SL_RPC_FRAME_ERROR, &err.base, c->ep->cfg.max_frame_size, &buf, &len);
     if (rc == 0)
-        rc = write_raw(c, buf, len);
+        rc = write_raw(c, buf, len, 0);
     conn_close(c, code, reason, rc == 0);
 }
 

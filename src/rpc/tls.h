@@ -86,12 +86,15 @@ int sl_tls_ready(const sl_tls_t *t);
 uint64_t sl_tls_bytes_in(const sl_tls_t *t);
 /* "TLSv1.3 TLS_AES_256_GCM_SHA384" once ready, for logs. */
 void sl_tls_describe(const sl_tls_t *t, char *buf, size_t len);
-/* Encrypts the plaintext pieces bufs[0..n) and returns all pending ciphertext in a new
- * sl_malloc'd buffer (*out, *outlen) that the caller writes to the stream and frees after
- * the write completed. Only once ready. Errors: SL_ECANCELED (handshake not finished),
+/* Encrypts the plaintext pieces bufs[0..n) and returns all pending ciphertext in a buffer
+ * (*out, *outlen) that the caller writes to the stream and gives back with sl_tls_buf_free
+ * once the write completed. Only once ready. Errors: SL_ECANCELED (handshake not finished),
  * SL_EPROTO (OpenSSL failure, reason in err), SL_ENOMEM. */
 int sl_tls_encrypt(sl_tls_t *t, const uv_buf_t *bufs, unsigned n, uint8_t **out, size_t *outlen, char *err,
                    size_t errlen);
+/* Gives back a buffer of sl_tls_encrypt: kept for reuse by `t`, or freed (t NULL, too many
+ * kept, or a large one). NULL buf is a no-op. */
+void sl_tls_buf_free(sl_tls_t *t, uint8_t *buf);
 
 /* 1 when `data` starts like a TLS record from a client (a handshake record header): a plain
  * endpoint uses it to tell a TLS peer from garbage in its refusal. */
