@@ -2,7 +2,7 @@
  * Echo calls over loopback, pipelined calls/s with a window of calls in flight, and, measured
  * in the same run as the reference, the round trip of a minimal libuv TCP echo (raw bytes, no
  * framing, no protobuf, no thread hand-off). Prints figures; never fails on time.
- * usage: rpc_bench [SEQUENTIAL_CALLS] [PIPELINED_CALLS] [WINDOW] */
+ * usage: [SL_BENCH_TLS=DIR] rpc_bench [SEQUENTIAL_CALLS] [PIPELINED_CALLS] [WINDOW] */
 #include <sluice/error.h>
 
 #include <arpa/inet.h>
@@ -20,8 +20,30 @@
 
 #include "core/log.h"
 #include "rpc/rpc.h"
+#include "rpc/tls.h"
 
 #define PAYLOAD 64
+
+static sl_tls_ctx_t *g_tls;
+
+/* SL_BENCH_TLS=DIR: every connection runs TLS with DIR/node.pem, DIR/node.key, trusting
+ * DIR/ca.pem (docs/benchmarks.md shows the openssl commands that make them). */
+static sl_tls_ctx_t *bench_tls(void) {
+    const char *dir = getenv("SL_BENCH_TLS");
+    if (!dir || !*dir)
+        return NULL;
+    char cert[1024], key[1024], ca[1024], err[1024];
+    snprintf(cert, sizeof cert, "%s/node.pem", dir);
+    snprintf(key, sizeof key, "%s/node.key", dir);
+    snprintf(ca, sizeof ca, "%s/ca.pem", dir);
+    sl_tls_config_t tc = {.keystore = cert, .key = key, .truststore = ca};
+    sl_tls_ctx_t *tls;
+    if (sl_tls_ctx_create(&tc, &tls, err, sizeof err) != 0) {
+        fprintf(stderr, "SL_BENCH_TLS: %s\n", err);
+        exit(1);
+    }
+    return tls;
+}
 
 static uint64_t now_ns(void) {
     struct timespec ts;
@@ -113,7 +135,7 @@ static double pipelined(sl_rpc_conn_t *conn, int n, int inflight) {
 static sl_rpc_endpoint_t *endpoint(const char *id, sl_rpc_handler_cb h) {
     const char *secret = "bench-secret";
     sl_rpc_endpoint_config_t cfg = {.id = id, .role = id, .secret = (const uint8_t *)secret,
-                                    .secret_len = strlen(secret), .handler = h};
+                                    .secret_len = strlen(secret), .handler = h, .tls = g_tls};
     sl_rpc_endpoint_t *ep;
     if (sl_rpc_endpoint_create(&cfg, &ep) != 0 || sl_rpc_endpoint_start(ep) != 0) {
         fprintf(stderr, "rpc_bench: endpoint\n");
@@ -245,6 +267,7 @@ int main(int argc, char **argv) {
     int np = argc > 2 ? atoi(argv[2]) : 200000;
     int win = argc > 3 ? atoi(argv[3]) : 64;
     sl_log_set_level(SL_LOG_WARN);
+    g_tls = bench_tls();
     uint64_t *lat = malloc(sizeof *lat * (size_t)n);
     uint64_t total = 0;
 
@@ -261,8 +284,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "rpc_bench: %s\n", err);
         return 1;
     }
-    printf("rpc_bench: %d-byte Echo over 127.0.0.1, authenticated, %d sequential / %d pipelined calls\n",
-           PAYLOAD, n, np);
+    printf("rpc_bench: %d-byte Echo over 127.0.0.1, authenticated%s, %d sequential / %d pipelined calls\n",
+           PAYLOAD, g_tls ? ", TLS" : "", n, np);
     sequential(conn, 2000, NULL, &total); /* warm-up */
     if (sequential(conn, n, lat, &total) != 0)
         return 1;
@@ -273,6 +296,7 @@ int main(int argc, char **argv) {
     sl_rpc_conn_close(conn);
     sl_rpc_endpoint_destroy(client);
     sl_rpc_endpoint_destroy(server);
+    sl_tls_ctx_destroy(g_tls);
 
     uint64_t start = now_ns();
     raw_pingpong(n, lat);

@@ -4,7 +4,7 @@
  * segments next to iperf3 on loopback measured in the same run, and latency p50/p99 at 50%
  * of the measured maximum rate with buffer timeout 0 (flush per record) and 10 ms. Rows
  * carry their CLOCK_MONOTONIC send time (same machine). Prints figures; never fails on time.
- * usage: shuffle_bench [SECONDS=5] [CHANNELS=4] */
+ * usage: [SL_BENCH_TLS=DIR] shuffle_bench [SECONDS=5] [CHANNELS=4] */
 #include <sluice/error.h>
 
 #include <signal.h>
@@ -18,12 +18,34 @@
 #include "core/log.h"
 #include "network/net.h"
 #include "network/record_writer.h"
+#include "rpc/tls.h"
 
 #define SEGMENT (32u * 1024u)
 #define CREDIT 4u
 #define ROW_BYTES 100u
 #define MAXCH 16
 #define SECRET "bench-secret"
+
+static sl_tls_ctx_t *g_tls;
+
+/* SL_BENCH_TLS=DIR: every connection runs TLS with DIR/node.pem, DIR/node.key, trusting
+ * DIR/ca.pem (docs/benchmarks.md shows the openssl commands that make them). */
+static sl_tls_ctx_t *bench_tls(void) {
+    const char *dir = getenv("SL_BENCH_TLS");
+    if (!dir || !*dir)
+        return NULL;
+    char cert[1024], key[1024], ca[1024], err[1024];
+    snprintf(cert, sizeof cert, "%s/node.pem", dir);
+    snprintf(key, sizeof key, "%s/node.key", dir);
+    snprintf(ca, sizeof ca, "%s/ca.pem", dir);
+    sl_tls_config_t tc = {.keystore = cert, .key = key, .truststore = ca};
+    sl_tls_ctx_t *tls;
+    if (sl_tls_ctx_create(&tc, &tls, err, sizeof err) != 0) {
+        fprintf(stderr, "SL_BENCH_TLS: %s\n", err);
+        exit(1);
+    }
+    return tls;
+}
 
 typedef struct {
     double seconds;
@@ -50,7 +72,7 @@ static int select_by_key(void *arg, const sl_row_t *row, uint32_t n) {
 }
 
 static sl_net_t *start_tm(const char *id) {
-    sl_net_config_t cfg = {.id = id, .secret = (const uint8_t *)SECRET, .secret_len = strlen(SECRET)};
+    sl_net_config_t cfg = {.id = id, .secret = (const uint8_t *)SECRET, .secret_len = strlen(SECRET), .tls = g_tls};
     sl_net_t *net;
     char err[256];
     if (sl_net_create(&cfg, &net, err, sizeof err) < 0) {
@@ -302,6 +324,7 @@ int main(int argc, char **argv) {
         channels = 4;
     sl_log_set_level(SL_LOG_WARN);
     signal(SIGPIPE, SIG_IGN);
+    g_tls = bench_tls();
 
     phase_t max = {.seconds = seconds, .rate = 0, .timeout_ms = -1, .channels = channels};
     result_t r = {0};
@@ -309,8 +332,8 @@ int main(int argc, char **argv) {
     double el = (r.last_ns - r.first_ns) / 1e9;
     double bps = r.bytes / el, rps = r.records / el;
     double iperf = iperf3_bytes_per_s();
-    printf("shuffle: %u channels, %u-byte rows, %u KiB segments, credit %u, %.0f s\n", channels, ROW_BYTES,
-           SEGMENT / 1024, CREDIT, seconds);
+    printf("shuffle: %u channels, %u-byte rows, %u KiB segments, credit %u, %.0f s%s\n", channels, ROW_BYTES,
+           SEGMENT / 1024, CREDIT, seconds, g_tls ? ", TLS" : "");
     printf("%-34s %8.1f MB/s  %11.0f records/s%s\n", "sluice keyBy exchange (max)", bps / 1e6, rps,
            r.errors ? "  ERRORS" : "");
     printf("%-34s %8.1f MB/s\n", "iperf3 loopback (same run)", iperf / 1e6);

@@ -8,6 +8,7 @@
  * its slots when asked, and exits when it loses the JobManager. */
 #include <sluice/error.h>
 
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 #include "jobmaster/jobmanager.h"
 #include "minicluster/tm_job.h"
 #include "network/net.h"
+#include "rpc/tls.h"
 #include "taskexecutor/tm_service.h"
 
 static volatile sig_atomic_t stop_requested;
@@ -43,6 +45,56 @@ static void set_or_die(sl_config_t *c, const char *key, const char *value) {
     char err[512];
     if (sl_config_set(c, key, value, err, sizeof err) != 0)
         sl_cli_die(2, "%s", err);
+}
+
+/* ---- TLS (security.ssl.internal.*) ---- */
+
+/* The RPC endpoints of these processes are created inside the JobManager and TaskManager
+ * services, so the context becomes the process default (rpc/tls.h) they pick up; the data
+ * plane gets it explicitly. NULL when TLS is off; a bad file ends the process, named. */
+static sl_tls_ctx_t *setup_tls(const sl_config_t *config, const char *who) {
+    sl_tls_ctx_t *tls;
+    char err[1024];
+    if (sl_tls_ctx_from_config(config, &tls, err, sizeof err) != 0)
+        sl_cli_die(1, "%s: %s", who, err);
+    sl_tls_set_default(tls);
+    return tls;
+}
+
+static void teardown_tls(sl_tls_ctx_t *tls) {
+    sl_tls_set_default(NULL);
+    sl_tls_ctx_destroy(tls);
+}
+
+/* TaskManagers that the JobManager starts (local and slurm drivers) get a command line fixed
+ * by the JobManager; its TLS settings reach them through the environment instead. */
+static const char *const tls_keys[] = {"security.ssl.internal.keystore", "security.ssl.internal.key",
+                                       "security.ssl.internal.truststore"};
+static const char *const tls_env[] = {"SLUICE_SSL_INTERNAL_KEYSTORE", "SLUICE_SSL_INTERNAL_KEY",
+                                      "SLUICE_SSL_INTERNAL_TRUSTSTORE"};
+
+static void export_tls(const sl_config_t *c) {
+    if (!sl_config_bool(c, "security.ssl.internal.enabled"))
+        return;
+    setenv("SLUICE_SSL_INTERNAL_ENABLED", "true", 1);
+    for (int i = 0; i < 3; i++) {
+        char abs[PATH_MAX];
+        const char *p = sl_config_str(c, tls_keys[i]);
+        setenv(tls_env[i], realpath(p, abs) ? abs : p, 1);
+    }
+}
+
+/* Explicit settings (-c, -D) win over the inherited ones. */
+static void inherit_tls(sl_config_t *c) {
+    const char *on = getenv("SLUICE_SSL_INTERNAL_ENABLED");
+    if (!on || strcmp(on, "true") != 0 || sl_config_is_set(c, "security.ssl.internal.enabled"))
+        return;
+    set_or_die(c, "security.ssl.internal.enabled", "true");
+    for (int i = 0; i < 3; i++) {
+        const char *v = getenv(tls_env[i]);
+        if (v && !sl_config_is_set(c, tls_keys[i]))
+            set_or_die(c, tls_keys[i], v);
+    }
 }
 
 static void jm_usage(void) {
@@ -72,20 +124,23 @@ int sl_cmd_jobmanager(int argc, char **argv) {
         sl_cli_die(1, "jobmanager: %s", err);
     ssize_t n = readlink("/proc/self/exe", bin, sizeof bin - 1);
     bin[n > 0 ? n : 0] = '\0';
+    sl_tls_ctx_t *tls = setup_tls(o.config, "jobmanager");
+    export_tls(o.config);
     install_signals();
     sl_jobmanager_config_t jc = {.config = o.config, .secret = secret, .sluice_bin = bin};
     sl_jobmanager_t *jm;
     if (sl_jobmanager_start(&jc, &jm, err, sizeof err) != 0)
         sl_cli_die(1, "jobmanager: %s", err);
-    printf("jobmanager listening on %s:%d (resourcemanager.driver: %s)\n",
+    printf("jobmanager listening on %s:%d (resourcemanager.driver: %s%s)\n",
            sl_config_str(o.config, "jobmanager.rpc.address"), sl_jobmanager_port(jm),
-           sl_config_str(o.config, "resourcemanager.driver"));
+           sl_config_str(o.config, "resourcemanager.driver"), tls ? ", TLS" : "");
     fflush(stdout);
     while (!stop_requested) {
         sl_jobmanager_tick(jm);
         nap_ms(100);
     }
     sl_jobmanager_stop(jm);
+    teardown_tls(tls);
     sl_config_destroy(o.config);
     return 0;
 }
@@ -164,11 +219,13 @@ int sl_cmd_taskmanager(int argc, char **argv) {
         snprintf(own_id, sizeof own_id, "tm-%ld", (long)getpid());
         id = own_id;
     }
+    inherit_tls(o.config);
+    sl_tls_ctx_t *tls = setup_tls(o.config, "taskmanager");
     install_signals();
     /* The data plane first: its port goes with the registration. */
     const char *data_host = sl_config_str(o.config, "taskmanager.host");
     sl_net_config_t nc = {.id = id, .secret = (const uint8_t *)secret, .secret_len = strlen(secret),
-                          .host = data_host};
+                          .host = data_host, .tls = tls};
     sl_net_t *net;
     sl_tm_jobs_t *jobs;
     if (sl_net_create(&nc, &net, err, sizeof err) != 0)
@@ -210,6 +267,7 @@ int sl_cmd_taskmanager(int argc, char **argv) {
     sl_tm_jobs_destroy(jobs); /* cancels what still runs */
     sl_tm_service_destroy(tm);
     sl_net_destroy(net);
+    teardown_tls(tls);
     sl_config_destroy(o.config);
     return status;
 }

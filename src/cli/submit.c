@@ -24,6 +24,7 @@
 #include "jobmaster/jobmanager.h"
 #include "minicluster/library_cache.h"
 #include "rpc/rpc.h"
+#include "rpc/tls.h"
 
 #include <pthread.h>
 
@@ -159,9 +160,14 @@ static void connect_jm(const sl_config_t *config, const char *jm_addr, sl_rpc_en
         sl_cli_die(1, "%s", err);
     signal(SIGPIPE, SIG_IGN);
     snprintf(id, sizeof id, "cli-%ld", (long)getpid());
+    sl_tls_ctx_t *tls; /* security.ssl.internal.*: NULL when TLS is off */
+    if (sl_tls_ctx_from_config(config, &tls, err, sizeof err) != 0)
+        sl_cli_die(1, "%s", err);
     sl_rpc_endpoint_config_t ec = {.id = id, .role = "cli", .secret = (const uint8_t *)secret,
-                                   .secret_len = strlen(secret)};
-    if (sl_rpc_endpoint_create(&ec, ep) != 0 || sl_rpc_endpoint_start(*ep) != 0)
+                                   .secret_len = strlen(secret), .tls = tls};
+    int rc = sl_rpc_endpoint_create(&ec, ep);
+    sl_tls_ctx_destroy(tls); /* the endpoint holds its own reference */
+    if (rc != 0 || sl_rpc_endpoint_start(*ep) != 0)
         sl_cli_die(1, "cannot start an RPC endpoint");
     if (sl_rpc_connect(*ep, host, port, 10000, conn, err, sizeof err) != 0) {
         sl_rpc_endpoint_destroy(*ep);

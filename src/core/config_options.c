@@ -59,6 +59,13 @@ const sl_option_t sl_options[] = {
     {"jobmanager.rpc.port", SL_OPT_INT, "6123", "JobManager RPC port (0 = any free port)", 0, 65535, NULL},
     {"security.auth.secret-file", SL_OPT_STRING, "", "file holding the cluster's shared secret (default: "
      "$SLUICE_SECRET, else ~/.sluice/secret, created on first use)", 0, 0, NULL},
+    {"security.ssl.internal.enabled", SL_OPT_BOOL, "false", "TLS (mutual, certificates verified) on every RPC and "
+     "data-plane connection", 0, 0, NULL},
+    {"security.ssl.internal.keystore", SL_OPT_STRING, "", "PEM certificate (and chain) this process presents", 0, 0,
+     NULL},
+    {"security.ssl.internal.key", SL_OPT_STRING, "", "PEM private key of security.ssl.internal.keystore", 0, 0, NULL},
+    {"security.ssl.internal.truststore", SL_OPT_STRING, "", "PEM CA certificate(s) a peer's certificate must chain "
+     "to", 0, 0, NULL},
     {"heartbeat.interval", SL_OPT_DURATION, "10 s", "heartbeats between JobManager and TaskManagers", 1, INT64_MAX,
      NULL},
     {"heartbeat.timeout", SL_OPT_DURATION, "50 s", "a peer without heartbeat answer this long is lost", 1, INT64_MAX,

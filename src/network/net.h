@@ -28,6 +28,7 @@
 
 typedef struct sl_net_s sl_net_t;
 typedef struct sl_net_channel_s sl_net_channel_t;
+struct sl_tls_ctx_s; /* rpc/tls.h */
 
 typedef struct sl_net_config_s {
     const char *id;              /* this TaskManager's id, 1..255 bytes (copied) */
@@ -38,6 +39,10 @@ typedef struct sl_net_config_s {
     uint32_t protocol_version;   /* 0 = SL_NET_PROTOCOL_VERSION (other values: tests) */
     uint32_t max_buffer;         /* largest BUFFER frame accepted; 0 = 1 MiB */
     uint32_t connect_timeout_ms; /* TCP connect + handshake deadline; 0 = 10000 */
+    /* Optional TLS (rpc/tls.h): mutual TLS on every connection, the shared-secret handshake
+     * inside it. Borrowed: the service keeps its own reference. NULL = the process default
+     * (sl_tls_set_default), which is no TLS unless a process set it. */
+    struct sl_tls_ctx_s *tls;
 } sl_net_config_t;
 
 /* Counters for tests and metrics (relaxed snapshots). */

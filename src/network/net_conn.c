@@ -26,6 +26,7 @@ typedef struct {
     sl_net_conn_t *conn;
     sl_net_channel_t *ex; /* BUFFER frames: the exported channel the buffer goes back to */
     sl_buffer_t *buf;
+    uint8_t *cipher; /* TLS: the encrypted frame actually written, freed with the request */
     uint8_t frame[SL_NET_FRAME_HEADER + SL_NET_MAX_CONTROL];
 } write_req_t;
 
@@ -55,6 +56,10 @@ int sl__net_conn_new(sl_net_t *net, int is_client, sl_net_conn_t **out) {
     sl_net_conn_t *c = sl_calloc(1, sizeof *c);
     if (!c)
         return SL_ENOMEM;
+    if (net->tls && sl_tls_create(net->tls, !is_client, (uv_stream_t *)&c->tcp, &c->tls) < 0) {
+        sl_free(c);
+        return SL_ENOMEM;
+    }
     c->net = net;
     c->is_client = is_client;
     c->state = is_client ? SL_NET_CONN_CONNECTING : SL_NET_CONN_HANDSHAKE;
@@ -73,8 +78,10 @@ int sl__net_conn_new(sl_net_t *net, int is_client, sl_net_conn_t **out) {
 
 static void handle_closed(uv_handle_t *h) {
     sl_net_conn_t *c = h->data;
-    if (--c->handles_open == 0)
+    if (--c->handles_open == 0) {
+        sl_tls_destroy(c->tls);
         sl_free(c);
+    }
 }
 
 static void close_handles(sl_net_conn_t *c) {
@@ -185,11 +192,30 @@ void sl__net_conn_refuse(sl_net_conn_t *c, int code, const char *reason) {
     uv_timer_start(&c->timer, flush_deadline_cb, REFUSE_FLUSH_MS, 0);
 }
 
+static void tls_failed(sl_net_conn_t *c, int code, const char *reason);
+
 static void deadline_cb(uv_timer_t *t) {
     sl_net_conn_t *c = t->data;
-    char reason[128];
-    snprintf(reason, sizeof reason, "no %s within %u ms", c->state == SL_NET_CONN_CONNECTING ? "connection" : "authentication",
-             c->net->cfg.connect_timeout_ms);
+    char reason[256];
+    uint32_t ms = c->net->cfg.connect_timeout_ms;
+    if (c->tls && !c->tls_ready && c->state == SL_NET_CONN_HANDSHAKE) {
+        if (!c->is_client && sl_tls_bytes_in(c->tls) == 0) {
+            /* The peer never started TLS: most likely a plain one, which can read this. */
+            snprintf(reason, sizeof reason, "no TLS handshake within %u ms: this TaskManager requires TLS "
+                     "(security.ssl.internal.enabled)", ms);
+            c->plain_refusal = 1;
+            sl__net_conn_refuse(c, SL_EPROTO, reason);
+            return;
+        }
+        snprintf(reason, sizeof reason, "TLS handshake not finished within %u ms%s", ms,
+                 c->is_client && !c->got_bytes ? " (the peer never answered our ClientHello: is TLS enabled on it?)"
+                                               : "");
+        tls_failed(c, SL_ETIMEDOUT, reason);
+        return;
+    }
+    snprintf(reason, sizeof reason, "no %s within %u ms%s", c->state == SL_NET_CONN_CONNECTING ? "connection" : "authentication",
+             ms, c->is_client && c->state == SL_NET_CONN_HANDSHAKE && !c->got_bytes
+                     ? " (the peer never said HELLO: does it require TLS?)" : "");
     if (c->is_client)
         sl__net_conn_fail(c, SL_ETIMEDOUT, reason);
     else
@@ -216,6 +242,7 @@ static void write_cb(uv_write_t *req, int status) {
     c->pending_writes--;
     if (w->buf)
         sl__net_export_written(w->ex, w->buf, status);
+    sl_tls_buf_free(c->tls, w->cipher);
     sl_free(w);
     if (status < 0 && c->state != SL_NET_CONN_CLOSING)
         sl__net_conn_fail(c, status, uv_strerror(status));
@@ -229,13 +256,38 @@ static write_req_t *new_req(sl_net_conn_t *c) {
         w->conn = c;
         w->ex = NULL;
         w->buf = NULL;
+        w->cipher = NULL;
     }
     return w;
 }
 
-static int submit(sl_net_conn_t *c, write_req_t *w, uv_buf_t *bufs, unsigned n) {
-    int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, bufs, n, write_cb);
+/* TLS: the frame's pieces are encrypted into one buffer written in their place; the request
+ * completes (and a BUFFER goes back to its producer) when the ciphertext is in the socket. */
+static int encrypt(sl_net_conn_t *c, write_req_t *w, uv_buf_t *bufs, unsigned *n) {
+    size_t len;
+    char reason[512];
+    int rc = sl_tls_encrypt(c->tls, bufs, *n, &w->cipher, &len, reason, sizeof reason);
+    if (rc == SL_ECANCELED) {
+        sl_free(w); /* before the TLS handshake completed: nothing can be sent yet */
+        return rc;
+    }
     if (rc < 0) {
+        sl_free(w);
+        sl__net_conn_fail(c, rc, rc == SL_ENOMEM ? "out of memory" : reason);
+        return rc;
+    }
+    bufs[0] = uv_buf_init((char *)w->cipher, (unsigned)len);
+    *n = 1;
+    return 0;
+}
+
+static int submit(sl_net_conn_t *c, write_req_t *w, uv_buf_t *bufs, unsigned n) {
+    int rc = c->tls && !c->plain_refusal ? encrypt(c, w, bufs, &n) : 0;
+    if (rc < 0)
+        return rc;
+    rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, bufs, n, write_cb);
+    if (rc < 0) {
+        sl_tls_buf_free(c->tls, w->cipher);
         sl_free(w);
         sl__net_conn_fail(c, rc, uv_strerror(rc));
         return rc;
@@ -278,16 +330,22 @@ int sl__net_conn_send_buffer(sl_net_conn_t *c, sl_net_channel_t *ex, sl_buffer_t
 
 /* ---- reads ---- */
 
-static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *out) {
-    sl_net_conn_t *c = h->data;
+/* Where the next bytes of the stream go: never more than the decoder wants for the current
+ * part, BUFFER payloads straight into their pool buffer. */
+static uv_buf_t read_target(sl_net_conn_t *c) {
     uint32_t want = sl_net_decoder_want(&c->dec);
-    if (sl_net_decoder_in_buffer(&c->dec) && c->rx_buf) {
-        *out = uv_buf_init((char *)c->rx_buf->data + c->rx_buf->len, want);
-        return;
-    }
+    if (sl_net_decoder_in_buffer(&c->dec) && c->rx_buf)
+        return uv_buf_init((char *)c->rx_buf->data + c->rx_buf->len, want);
     if (want > sizeof c->rbuf)
         want = sizeof c->rbuf;
-    *out = uv_buf_init((char *)c->rbuf, want);
+    return uv_buf_init((char *)c->rbuf, want);
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *out) {
+    sl_net_conn_t *c = h->data;
+    /* TLS: ciphertext lands in the session's buffer; sl_tls_read then decrypts into
+     * read_target, so records are decrypted in place as they are read in place without TLS. */
+    *out = c->tls ? sl_tls_read_buf(c->tls) : read_target(c);
 }
 
 static void peer_error(sl_net_conn_t *c, const sl_net_frame_t *f) {
@@ -372,15 +430,8 @@ static void feed(sl_net_conn_t *c, const uint8_t *data, size_t n) {
     }
 }
 
-static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *b) {
-    sl_net_conn_t *c = s->data;
-    if (nread < 0) {
-        sl__net_conn_fail(c, nread == UV_EOF ? SL_EIO : (int)nread,
-                          nread == UV_EOF ? "the peer closed the connection" : uv_strerror((int)nread));
-        return;
-    }
-    if (nread == 0)
-        return;
+/* `nread` (> 0) stream bytes arrived at read_target(c). */
+static void on_bytes(sl_net_conn_t *c, ssize_t nread, const uv_buf_t *b) {
     if (sl_net_decoder_in_buffer(&c->dec) && (c->rx_buf || c->rx_discard)) {
         /* Payload read in place (or into rbuf and dropped, for a channel gone meanwhile). */
         if (c->rx_buf)
@@ -390,6 +441,83 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *b) {
         return;
     }
     feed(c, (const uint8_t *)b->base, (size_t)nread);
+}
+
+/* ---- TLS ---- */
+
+static void tls_failed(sl_net_conn_t *c, int code, const char *reason) {
+    if (c->is_client) {
+        sl__net_conn_fail(c, code, reason); /* logs it with the peer's id and address */
+        return;
+    }
+    atomic_fetch_add(&c->net->refused, 1);
+    SL_WARN("net %s: dropping connection from %s: %s", c->net->id, c->peer_addr, reason);
+    conn_shutdown(c, code, reason);
+    close_handles(c);
+}
+
+static void tls_opened(sl_net_conn_t *c) {
+    c->tls_ready = 1;
+    char what[128];
+    sl_tls_describe(c->tls, what, sizeof what);
+    SL_DEBUG("net %s: TLS with %s established (%s)", c->net->id, c->peer_addr, what);
+    if (!c->is_client) {
+        int rc = sl__net_handshake_hello(c);
+        if (rc < 0 && c->state != SL_NET_CONN_CLOSING)
+            sl__net_conn_fail(c, rc, "cannot start the handshake");
+    }
+}
+
+/* Ciphertext in: TLS handshake first, then plaintext decrypted straight into read_target. */
+static void tls_input(sl_net_conn_t *c, const uint8_t *data, size_t n) {
+    char reason[512];
+    if (sl_tls_feed(c->tls, data, n) < 0) {
+        sl__net_conn_fail(c, SL_ENOMEM, "out of memory");
+        return;
+    }
+    while (c->state != SL_NET_CONN_CLOSING) {
+        uv_buf_t b = read_target(c);
+        ssize_t got = sl_tls_read(c->tls, b.base, b.len, reason, sizeof reason);
+        if (got < 0) {
+            tls_failed(c, (int)got, reason);
+            return;
+        }
+        if (!c->tls_ready && sl_tls_ready(c->tls)) {
+            tls_opened(c);
+            continue;
+        }
+        if (got == 0)
+            return;
+        on_bytes(c, got, &b);
+    }
+}
+
+/* A plain service that receives a TLS ClientHello says so (the TLS peer reports our
+ * plain-text answer as "not TLS"). */
+static int first_bytes(sl_net_conn_t *c, const uint8_t *data, size_t n) {
+    c->got_bytes = 1;
+    if (c->tls || c->is_client || !sl_tls_looks_like_client_hello(data, n))
+        return 0;
+    sl__net_conn_refuse(c, SL_EPROTO, "the peer started a TLS handshake, but TLS is not enabled on this "
+                                      "TaskManager (security.ssl.internal.enabled)");
+    return -1;
+}
+
+static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *b) {
+    sl_net_conn_t *c = s->data;
+    if (nread < 0) {
+        sl__net_conn_fail(c, nread == UV_EOF ? SL_EIO : (int)nread,
+                          nread == UV_EOF ? "the peer closed the connection" : uv_strerror((int)nread));
+        return;
+    }
+    if (nread == 0)
+        return;
+    if (!c->got_bytes && first_bytes(c, (const uint8_t *)b->base, (size_t)nread) < 0)
+        return;
+    if (c->tls)
+        tls_input(c, (const uint8_t *)b->base, (size_t)nread);
+    else
+        on_bytes(c, nread, b);
 }
 
 int sl__net_conn_start_reading(sl_net_conn_t *c) {
@@ -444,8 +572,17 @@ static void connect_cb(uv_connect_t *req, int status) {
     uv_tcp_nodelay(&c->tcp, 1);
     c->state = SL_NET_CONN_HANDSHAKE;
     int rc = sl__net_conn_start_reading(c);
-    if (rc < 0)
+    if (rc < 0) {
         sl__net_conn_fail(c, rc, uv_strerror(rc));
+        return;
+    }
+    if (c->tls) {
+        /* TLS first: our ClientHello; HELLO then comes inside the session. */
+        char reason[512];
+        rc = sl_tls_start(c->tls, reason, sizeof reason);
+        if (rc < 0)
+            sl__net_conn_fail(c, rc, reason);
+    }
 }
 
 int sl__net_conn_dial(sl_net_t *net, const char *host, int port, const char *peer_id, sl_net_conn_t **out) {

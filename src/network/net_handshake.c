@@ -37,7 +37,7 @@ static void copy_id(char *dst, const uint8_t *src, uint32_t len) {
 
 /* ---- server ---- */
 
-int sl__net_handshake_server_start(sl_net_conn_t *c) {
+int sl__net_handshake_hello(sl_net_conn_t *c) {
     int rc = sl_auth_nonce(c->sn);
     if (rc < 0)
         return rc;
@@ -46,9 +46,15 @@ int sl__net_handshake_server_start(sl_net_conn_t *c) {
     sl_net_put_u32(p, c->net->cfg.protocol_version);
     memcpy(p + 4, c->sn, SL_AUTH_NONCE_SIZE);
     memcpy(p + 36, c->net->id, idlen);
-    rc = sl__net_conn_send(c, SL_NET_FRAME_HELLO, 0, p, (uint32_t)(36 + idlen));
-    if (rc < 0)
-        return rc;
+    return sl__net_conn_send(c, SL_NET_FRAME_HELLO, 0, p, (uint32_t)(36 + idlen));
+}
+
+int sl__net_handshake_server_start(sl_net_conn_t *c) {
+    if (!c->tls) {
+        int rc = sl__net_handshake_hello(c);
+        if (rc < 0)
+            return rc;
+    }
     sl__net_conn_arm_deadline(c, c->net->cfg.connect_timeout_ms);
     return sl__net_conn_start_reading(c);
 }

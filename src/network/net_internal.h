@@ -11,6 +11,7 @@
 #include "network/net.h"
 #include "network/net_frame.h"
 #include "rpc/auth.h"
+#include "rpc/tls.h"
 
 #define SL_NET_ADDR_MAX 64
 #define SL_NET_BUCKETS 256
@@ -42,7 +43,8 @@ struct sl_net_s {
     char *id;
     uint8_t *secret;
     size_t secret_len;
-    sl_net_config_t cfg; /* id/secret point at the copies above */
+    sl_tls_ctx_t *tls;   /* a reference, or NULL: plain TCP */
+    sl_net_config_t cfg; /* id/secret/tls point at the copies above */
     uv_loop_t loop;
     uv_async_t async;
     pthread_t thread;
@@ -88,6 +90,10 @@ struct sl_net_conn_s {
     uint8_t sn[SL_AUTH_NONCE_SIZE];
     uint8_t cn[SL_AUTH_NONCE_SIZE];
     int got_hello;
+    int got_bytes;        /* anything read yet */
+    sl_tls_t *tls;        /* the TLS session when the service has TLS, else NULL */
+    int tls_ready;        /* its handshake completed: the shared-secret handshake runs inside */
+    int plain_refusal;    /* TLS endpoint refusing a peer that never spoke TLS: write in plain text */
     sl_net_decoder_t dec;
     /* The BUFFER payload being read: straight into rx_buf, or dropped when rx_discard. */
     sl_buffer_t *rx_buf;
@@ -164,7 +170,10 @@ void sl__net_conn_opened(sl_net_conn_t *c);
 void sl__net_conn_describe(const sl_net_conn_t *c, char *buf, size_t len);
 
 /* net_handshake.c */
+/* Server: sends HELLO (with TLS not yet: see sl__net_handshake_hello), arms the deadline and
+ * starts reading. */
 int sl__net_handshake_server_start(sl_net_conn_t *c);
+int sl__net_handshake_hello(sl_net_conn_t *c);
 void sl__net_handshake_frame(sl_net_conn_t *c, const sl_net_frame_t *f);
 
 /* net_export.c */

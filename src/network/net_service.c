@@ -281,6 +281,10 @@ static int copy_config(sl_net_t *net, const sl_net_config_t *cfg) {
     net->secret_len = cfg->secret_len;
     net->cfg.id = net->id;
     net->cfg.secret = net->secret;
+    net->tls = cfg->tls ? cfg->tls : sl_tls_default();
+    if (net->tls)
+        sl_tls_ctx_ref(net->tls);
+    net->cfg.tls = net->tls;
     net->cfg.host = NULL; /* only used during create, see listen_on */
     if (!net->cfg.protocol_version)
         net->cfg.protocol_version = SL_NET_PROTOCOL_VERSION;
@@ -294,6 +298,7 @@ static int copy_config(sl_net_t *net, const sl_net_config_t *cfg) {
 static void free_net(sl_net_t *net) {
     sl_free(net->id);
     sl_free(net->secret);
+    sl_tls_ctx_destroy(net->tls);
     sl_free(net);
 }
 
@@ -359,7 +364,7 @@ int sl_net_create(const sl_net_config_t *cfg, sl_net_t **out, char *err, size_t 
         abort_create(net, 1);
         return SL_ENOMEM;
     }
-    SL_INFO("net %s: data plane listening on %s", net->id, net->listen_addr);
+    SL_INFO("net %s: data plane listening on %s%s", net->id, net->listen_addr, net->tls ? " (TLS)" : "");
     *out = net;
     return 0;
 }

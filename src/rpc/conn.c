@@ -28,6 +28,7 @@ void sl_rpc_conn_unref(sl_rpc_conn_t *conn) {
     if (atomic_fetch_sub_explicit(&conn->refs, 1, memory_order_acq_rel) != 1)
         return;
     SL_ASSERT(conn->handles_open == 0);
+    sl_tls_destroy(conn->tls);
     sl_rpc_frame_decoder_destroy(&conn->dec);
     sl_free(conn->host);
     sl_free(conn->peer_id);
@@ -71,6 +72,10 @@ int sl__rpc_conn_new(sl_rpc_endpoint_t *ep, int is_client, sl_rpc_conn_t **out) 
     sl_rpc_conn_t *c = sl_calloc(1, sizeof *c);
     if (!c)
         return SL_ENOMEM;
+    if (ep->tls && sl_tls_create(ep->tls, !is_client, (uv_stream_t *)&c->tcp, &c->tls) < 0) {
+        sl_free(c);
+        return SL_ENOMEM;
+    }
     atomic_init(&c->refs, 1); /* the handles' reference */
     c->ep = ep;
     c->is_client = is_client;
@@ -158,12 +163,20 @@ void sl__rpc_conn_refuse(sl_rpc_conn_t *conn, int code, const char *reason) {
 typedef struct {
     uv_write_t req;
     uint8_t *buf;
+    int cipher; /* buf came from sl_tls_encrypt */
 } write_req_t;
+
+static void free_buf(sl_rpc_conn_t *c, uint8_t *buf, int cipher) {
+    if (cipher)
+        sl_tls_buf_free(c->tls, buf);
+    else
+        sl_free(buf);
+}
 
 static void write_cb(uv_write_t *req, int status) {
     write_req_t *w = (write_req_t *)req;
     sl_rpc_conn_t *c = req->handle->data;
-    sl_free(w->buf);
+    free_buf(c, w->buf, w->cipher);
     sl_free(w);
     if (status < 0 && status != UV_ECANCELED) {
         char reason[1024];
@@ -173,25 +186,48 @@ static void write_cb(uv_write_t *req, int status) {
     }
 }
 
+/* Queues bytes as they are (plaintext, or ciphertext from sl_tls_encrypt when `cipher`);
+ * takes `buf`. */
+static int write_raw(sl_rpc_conn_t *conn, uint8_t *buf, size_t len, int cipher) {
+    write_req_t *w = sl_malloc(sizeof *w);
+    if (!w) {
+        free_buf(conn, buf, cipher);
+        return SL_ENOMEM;
+    }
+    w->buf = buf;
+    w->cipher = cipher;
+    uv_buf_t b = uv_buf_init((char *)buf, (unsigned)len);
+    int rc = uv_write(&w->req, (uv_stream_t *)&conn->tcp, &b, 1, write_cb);
+    if (rc < 0) {
+        free_buf(conn, buf, cipher);
+        sl_free(w);
+        sl__rpc_conn_fail(conn, rc, uv_strerror(rc));
+    }
+    return rc;
+}
+
 int sl__rpc_conn_write(sl_rpc_conn_t *conn, uint8_t *buf, size_t len) {
     if (conn->state != SL_RPC_CONN_OPEN && conn->state != SL_RPC_CONN_HANDSHAKE) {
         sl_free(buf);
         return SL_ECANCELED;
     }
-    write_req_t *w = sl_malloc(sizeof *w);
-    if (!w) {
-        sl_free(buf);
-        return SL_ENOMEM;
-    }
-    w->buf = buf;
-    uv_buf_t b = uv_buf_init((char *)buf, (unsigned)len);
-    int rc = uv_write(&w->req, (uv_stream_t *)&conn->tcp, &b, 1, write_cb);
+    if (!conn->tls)
+        return write_raw(conn, buf, len, 0);
+    /* TLS: the frame is encrypted now and the ciphertext written in its place. */
+    uint8_t *cipher;
+    size_t clen;
+    char reason[512];
+    uv_buf_t plain = uv_buf_init((char *)buf, (unsigned)len);
+    int rc = sl_tls_encrypt(conn->tls, &plain, 1, &cipher, &clen, reason, sizeof reason);
+    sl_free(buf);
+    if (rc == SL_ECANCELED)
+        return rc; /* before the TLS handshake completed: nothing can be sent yet */
     if (rc < 0) {
-        sl_free(buf);
-        sl_free(w);
-        sl__rpc_conn_fail(conn, rc, uv_strerror(rc));
+        SL_WARN("rpc: dropping connection %s: %s", conn->peer_addr, rc == SL_ENOMEM ? "out of memory" : reason);
+        sl__rpc_conn_fail(conn, rc, rc == SL_ENOMEM ? "out of memory" : reason);
+        return rc;
     }
-    return rc;
+    return write_raw(conn, cipher, clen, 1);
 }
 
 int sl__rpc_conn_write_pb(sl_rpc_conn_t *conn, uint8_t kind, const ProtobufCMessage *msg) {
@@ -207,6 +243,10 @@ int sl__rpc_conn_write_pb(sl_rpc_conn_t *conn, uint8_t kind, const ProtobufCMess
 
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
     sl_rpc_conn_t *c = h->data;
+    if (c->tls) {
+        *buf = sl_tls_read_buf(c->tls); /* ciphertext; rbuf then takes the plaintext */
+        return;
+    }
     buf->base = (char *)c->rbuf;
     buf->len = sizeof c->rbuf;
 }
@@ -277,6 +317,79 @@ static void feed(sl_rpc_conn_t *c, const uint8_t *data, size_t n) {
     }
 }
 
+/* ---- TLS ---- */
+
+/* A plain-text refusal on a TLS endpoint, for a peer that never started TLS: a plain peer
+ * reads it as an ordinary ERROR frame and reports the reason. */
+static void refuse_in_plain_text(sl_rpc_conn_t *c, int code, const char *reason) {
+    Sluice__Rpc__Error err = SLUICE__RPC__ERROR__INIT;
+    err.code = code;
+    err.message = (char *)reason;
+    uint8_t *buf;
+    size_t len;
+    int rc = sl_rpc_frame_pack(SL_RPC_FRAME_ERROR, &err.base, c->ep->cfg.max_frame_size, &buf, &len);
+    if (rc == 0)
+        rc = write_raw(c, buf, len, 0);
+    conn_close(c, code, reason, rc == 0);
+}
+
+static void tls_failed(sl_rpc_conn_t *c, int code, const char *reason) {
+    if (c->is_client)
+        SL_WARN("rpc endpoint %s: connection to %s: %s", c->ep->id, c->peer_addr, reason);
+    else
+        SL_WARN("rpc endpoint %s: refused connection from %s: %s", c->ep->id, c->peer_addr, reason);
+    sl__rpc_conn_fail(c, code, reason);
+}
+
+static void tls_opened(sl_rpc_conn_t *c) {
+    c->tls_ready = 1;
+    char what[128];
+    sl_tls_describe(c->tls, what, sizeof what);
+    SL_DEBUG("rpc endpoint %s: TLS with %s established (%s)", c->ep->id, c->peer_addr, what);
+    if (!c->is_client) {
+        int rc = sl__rpc_handshake_hello(c);
+        if (rc < 0)
+            sl__rpc_conn_fail(c, rc, sl_strerror(rc));
+    }
+}
+
+/* Ciphertext in: the TLS handshake first, then plaintext to the frame decoder, a TLS record
+ * at a time (rbuf is free: the ciphertext came in the session's own buffer). */
+static void tls_input(sl_rpc_conn_t *c, const uint8_t *data, size_t n) {
+    char reason[512];
+    if (sl_tls_feed(c->tls, data, n) < 0) {
+        sl__rpc_conn_fail(c, SL_ENOMEM, "out of memory");
+        return;
+    }
+    while (c->state == SL_RPC_CONN_HANDSHAKE || c->state == SL_RPC_CONN_OPEN) {
+        ssize_t got = sl_tls_read(c->tls, c->rbuf, sizeof c->rbuf, reason, sizeof reason);
+        if (got < 0) {
+            tls_failed(c, (int)got, reason);
+            return;
+        }
+        if (!c->tls_ready && sl_tls_ready(c->tls)) {
+            tls_opened(c);
+            continue;
+        }
+        if (got == 0)
+            return;
+        feed(c, c->rbuf, (size_t)got);
+    }
+}
+
+/* The first bytes of a connection: a plain server that receives a TLS ClientHello says so
+ * (the TLS client reports our plain-text answer as "not TLS"). */
+static int first_bytes(sl_rpc_conn_t *c, const uint8_t *data, size_t n) {
+    c->got_bytes = 1;
+    if (c->tls || c->is_client || !sl_tls_looks_like_client_hello(data, n))
+        return 0;
+    const char *reason = "the peer started a TLS handshake, but TLS is not enabled on this endpoint "
+                         "(security.ssl.internal.enabled)";
+    SL_WARN("rpc endpoint %s: refused connection from %s: %s", c->ep->id, c->peer_addr, reason);
+    sl__rpc_conn_refuse(c, SL_EPROTO, reason);
+    return -1;
+}
+
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     sl_rpc_conn_t *c = s->data;
     if (nread == 0)
@@ -291,7 +404,12 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
         sl__rpc_conn_fail(c, status, reason);
         return;
     }
-    feed(c, (const uint8_t *)buf->base, (size_t)nread);
+    if (!c->got_bytes && first_bytes(c, (const uint8_t *)buf->base, (size_t)nread) < 0)
+        return;
+    if (c->tls)
+        tls_input(c, (const uint8_t *)buf->base, (size_t)nread);
+    else
+        feed(c, (const uint8_t *)buf->base, (size_t)nread);
 }
 
 int sl__rpc_conn_start_reading(sl_rpc_conn_t *conn) {
@@ -307,9 +425,26 @@ static void deadline_cb(uv_timer_t *t) {
     sl_rpc_conn_t *c = t->data;
     char reason[1024];
     if (c->is_client) {
-        snprintf(reason, sizeof reason, "%s timed out after %u ms",
-                 c->state == SL_RPC_CONN_CONNECTING ? "TCP connect" : "handshake", c->timeout_ms);
+        const char *hint = "";
+        if (c->state == SL_RPC_CONN_HANDSHAKE && !c->got_bytes)
+            hint = c->tls ? " (the server never answered our TLS ClientHello: is TLS enabled on it?)"
+                          : " (the server never said HELLO: does it require TLS?)";
+        snprintf(reason, sizeof reason, "%s%s timed out after %u ms%s",
+                 c->state == SL_RPC_CONN_CONNECTING ? "TCP connect" : "handshake",
+                 c->tls && !c->tls_ready && c->state != SL_RPC_CONN_CONNECTING ? " (TLS)" : "", c->timeout_ms, hint);
         sl__rpc_conn_fail(c, SL_ETIMEDOUT, reason);
+        return;
+    }
+    if (c->tls && !c->tls_ready) {
+        if (sl_tls_bytes_in(c->tls) == 0) {
+            snprintf(reason, sizeof reason, "no TLS handshake within %u ms: this endpoint requires TLS "
+                     "(security.ssl.internal.enabled)", c->ep->cfg.handshake_timeout_ms);
+            SL_WARN("rpc endpoint %s: refused connection from %s: %s", c->ep->id, c->peer_addr, reason);
+            refuse_in_plain_text(c, SL_EPROTO, reason);
+        } else {
+            snprintf(reason, sizeof reason, "TLS handshake not finished within %u ms", c->ep->cfg.handshake_timeout_ms);
+            tls_failed(c, SL_ETIMEDOUT, reason);
+        }
         return;
     }
     snprintf(reason, sizeof reason, "no authentication within %u ms", c->ep->cfg.handshake_timeout_ms);

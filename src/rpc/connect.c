@@ -33,7 +33,15 @@ static void tcp_connect_cb(uv_connect_t *req, int status) {
     }
     c->state = SL_RPC_CONN_HANDSHAKE;
     uv_tcp_nodelay(&c->tcp, 1);
-    sl__rpc_conn_start_reading(c); /* the server speaks first: HELLO */
+    if (sl__rpc_conn_start_reading(c) < 0) /* the server speaks first: HELLO */
+        return;
+    if (c->tls) {
+        /* TLS first: our ClientHello; HELLO then comes inside the session. */
+        char reason[512];
+        int rc = sl_tls_start(c->tls, reason, sizeof reason);
+        if (rc < 0)
+            sl__rpc_conn_fail(c, rc, reason);
+    }
 }
 
 static void start_tcp(sl_rpc_conn_t *c, const struct sockaddr *addr) {

@@ -40,6 +40,10 @@ static int copy_config(sl_rpc_endpoint_t *ep, const sl_rpc_endpoint_config_t *cf
     ep->cfg.id = ep->id;
     ep->cfg.role = ep->role;
     ep->cfg.secret = ep->secret;
+    ep->tls = cfg->tls ? cfg->tls : sl_tls_default();
+    if (ep->tls)
+        sl_tls_ctx_ref(ep->tls);
+    ep->cfg.tls = ep->tls;
     if (!ep->cfg.max_frame_size)
         ep->cfg.max_frame_size = SL_RPC_DEFAULT_MAX_FRAME;
     if (!ep->cfg.handshake_timeout_ms)
@@ -55,6 +59,7 @@ static void free_config(sl_rpc_endpoint_t *ep) {
     if (ep->secret)
         memset(ep->secret, 0, ep->secret_len);
     sl_free(ep->secret);
+    sl_tls_ctx_destroy(ep->tls);
 }
 
 static void async_cb(uv_async_t *h);

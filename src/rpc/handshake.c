@@ -40,7 +40,7 @@ static int proof_ok(const ProtobufCBinaryData *got, const uint8_t want[SL_RPC_PR
 
 /* ---- server ---- */
 
-int sl__rpc_handshake_server_start(sl_rpc_conn_t *c) {
+int sl__rpc_handshake_hello(sl_rpc_conn_t *c) {
     int rc = sl__rpc_nonce(c->server_nonce);
     if (rc < 0)
         return rc;
@@ -49,9 +49,15 @@ int sl__rpc_handshake_server_start(sl_rpc_conn_t *c) {
     h.nonce.data = c->server_nonce;
     h.nonce.len = SL_RPC_NONCE_SIZE;
     h.server_id = c->ep->id;
-    rc = sl__rpc_conn_write_pb(c, SL_RPC_FRAME_HELLO, &h.base);
-    if (rc < 0)
-        return rc;
+    return sl__rpc_conn_write_pb(c, SL_RPC_FRAME_HELLO, &h.base);
+}
+
+int sl__rpc_handshake_server_start(sl_rpc_conn_t *c) {
+    if (!c->tls) {
+        int rc = sl__rpc_handshake_hello(c);
+        if (rc < 0)
+            return rc;
+    }
     sl__rpc_conn_arm_deadline(c, c->ep->cfg.handshake_timeout_ms);
     return sl__rpc_conn_start_reading(c);
 }

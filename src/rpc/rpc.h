@@ -27,6 +27,7 @@
 /* Authentication failure (wrong shared secret on either side): -EACCES. */
 
 typedef struct sl_rpc_endpoint_s sl_rpc_endpoint_t;
+struct sl_tls_ctx_s; /* rpc/tls.h */
 typedef struct sl_rpc_conn_s sl_rpc_conn_t;
 typedef struct sl_rpc_request_s sl_rpc_request_t;
 
@@ -65,6 +66,10 @@ typedef struct sl_rpc_endpoint_config_s {
     void *on_close_arg;
     sl_rpc_heartbeat_payload_cb heartbeat_payload; /* optional */
     void *heartbeat_payload_arg;
+    /* Optional TLS (rpc/tls.h): every connection runs a mutual TLS handshake first, then the
+     * shared-secret handshake inside it. Borrowed: the endpoint keeps its own reference. NULL
+     * means the process default (sl_tls_set_default), which is no TLS unless a process set it. */
+    struct sl_tls_ctx_s *tls;
 } sl_rpc_endpoint_config_t;
 
 /* ---- Endpoint ---- */

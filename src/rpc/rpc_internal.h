@@ -10,6 +10,7 @@
 
 #include "rpc/frame.h"
 #include "rpc/rpc.h"
+#include "rpc/tls.h"
 
 #define SL_RPC_NONCE_SIZE 32
 #define SL_RPC_PROOF_SIZE 32
@@ -33,7 +34,8 @@ struct sl_rpc_endpoint_s {
     char *role;
     uint8_t *secret;
     size_t secret_len;
-    sl_rpc_endpoint_config_t cfg; /* cfg.id/role/secret point at the copies above */
+    sl_tls_ctx_t *tls;            /* a reference, or NULL: plain TCP */
+    sl_rpc_endpoint_config_t cfg; /* cfg.id/role/secret/tls point at the copies above */
     uv_loop_t loop;
     uv_async_t async;
     pthread_t thread;
@@ -77,6 +79,9 @@ struct sl_rpc_conn_s {
     int is_client;
     sl_rpc_conn_state_t state;
     int client_got_hello;
+    int got_bytes;    /* anything read yet (to tell a silent peer, or a TLS one, from others) */
+    sl_tls_t *tls;    /* the TLS session when the endpoint has TLS, else NULL */
+    int tls_ready;    /* the TLS handshake completed; the shared-secret handshake runs next */
     char peer_addr[SL_RPC_ADDR_MAX];
     char *peer_id;
     char *peer_role;
@@ -142,7 +147,10 @@ void sl__rpc_accept_cb(uv_stream_t *server, int status);
 void sl__rpc_conn_opened(sl_rpc_conn_t *conn);
 
 /* handshake.c */
+/* Server: sends HELLO (plain TCP; with TLS once its handshake completed), arms the deadline
+ * and starts reading; with TLS only the latter two (HELLO waits for sl__rpc_handshake_hello). */
 int sl__rpc_handshake_server_start(sl_rpc_conn_t *conn);
+int sl__rpc_handshake_hello(sl_rpc_conn_t *conn);
 /* A frame during the handshake; takes ownership of frame->payload. */
 void sl__rpc_handshake_frame(sl_rpc_conn_t *conn, sl_rpc_frame_t *frame);
 void sl__rpc_proof(const uint8_t *secret, size_t secret_len, int server, const uint8_t *sn,

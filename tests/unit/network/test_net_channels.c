@@ -20,13 +20,17 @@
 #include "core/log.h"
 #include "network/net.h"
 #include "network/record_writer.h"
+#include "unit/rpc/tls_certs.h"
 
 #define MAXCH 8
 #define SECRET "s3cret-cluster"
 #define SEGMENT 4096u
 
+/* Set by the TLS variants: every service of the test then runs TLS. */
+static sl_tls_ctx_t *g_tls;
+
 static sl_net_t *start_tm(const char *id) {
-    sl_net_config_t cfg = {.id = id, .secret = (const uint8_t *)SECRET, .secret_len = strlen(SECRET)};
+    sl_net_config_t cfg = {.id = id, .secret = (const uint8_t *)SECRET, .secret_len = strlen(SECRET), .tls = g_tls};
     sl_net_t *net = NULL;
     char err[256];
     assert_int_equal(sl_net_create(&cfg, &net, err, sizeof err), 0);
@@ -319,6 +323,19 @@ static void test_transfer(void **state) {
     sl_net_destroy(b);
 }
 
+/* The same transfers with TLS on both services (certificates made with the openssl command):
+ * exact delivery, one connection, and backpressure isolation still hold. */
+static void test_transfer_tls(void **state) {
+    static tls_certs_t certs;
+    assert_int_equal(tls_certs_make(&certs), 0);
+    g_tls = tls_ctx(&certs, TC_NODE, TC_NODE_KEY, TC_CA);
+    assert_non_null(g_tls);
+    test_transfer(state);
+    sl_tls_ctx_destroy(g_tls);
+    g_tls = NULL;
+    tls_certs_remove(&certs);
+}
+
 /* Channel 0's consumer stops releasing: its producer blocks on credit while channels 1 and 2,
  * on the same connection, deliver everything; then channel 0 resumes and completes. */
 static void test_backpressure_isolation(void **state) {
@@ -454,6 +471,18 @@ static void test_both_directions_one_connection(void **state) {
     sl_net_destroy(b);
 }
 
+static void test_backpressure_isolation_tls(void **state) {
+    static tls_certs_t certs;
+    assert_int_equal(tls_certs_make(&certs), 0);
+    g_tls = tls_ctx(&certs, TC_NODE, TC_NODE_KEY, TC_CA);
+    assert_non_null(g_tls);
+    test_backpressure_isolation(state);
+    test_both_directions_one_connection(state);
+    sl_tls_ctx_destroy(g_tls);
+    g_tls = NULL;
+    tls_certs_remove(&certs);
+}
+
 int main(void) {
     sl_log_set_level(SL_LOG_ERROR);
     const struct CMUnitTest tests[] = {
@@ -461,6 +490,8 @@ int main(void) {
         cmocka_unit_test(test_backpressure_isolation),
         cmocka_unit_test(test_bounded_memory),
         cmocka_unit_test(test_both_directions_one_connection),
+        cmocka_unit_test(test_transfer_tls),
+        cmocka_unit_test(test_backpressure_isolation_tls),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
