@@ -287,9 +287,6 @@ static void take_mail(job_t *j, int64_t ms) {
  * subtasks (perhaps blocked on credit from those sinks) are cancelled. What they report from
  * now on cannot fail the job: its result is the savepoint. */
 static void finish_stop(job_t *j) {
-    if (j->stopping)
-        SL_DEBUG("job %s: stopping: %u of %u sink subtasks ended", j->id,
-                 atomic_load(&j->canceled) + atomic_load(&j->finished), j->nsink_tasks);
     if (!j->stopping || atomic_load(&j->canceled) + atomic_load(&j->finished) < j->nsink_tasks)
         return;
     SL_INFO("job %s (%s): the sinks committed the final savepoint; cancelling the rest", j->id, j->name);

@@ -6,7 +6,7 @@
 #    the heap and on RocksDB (incremental: shared files uploaded by TaskManagers);
 #  - `sluice savepoint` of a running job, then `sluice stop` (stop-with-savepoint): the job ends
 #    FINISHED, and a new job started --from-savepoint (at the same parallelism, and rescaled
-#    3 -> 2) completes the output exactly;
+#    2 -> 3 and 3 -> 1) completes the output exactly;
 #  - bad input: a savepoint of an unknown job, of a job without checkpoint storage, a corrupt
 #    savepoint, and a savepoint of another job: clear errors, the cluster keeps running.
 # usage: cluster_checkpoints.sh SLUICE
@@ -92,9 +92,10 @@ done
 # 2. Savepoint, stop-with-savepoint, resume (same parallelism, then rescaled 3 -> 2).
 EVENTS=16000000
 reference q5 $EVENTS "$WORK/ref16.csv"
-for resume_p in 3 2; do
-    out="$WORK/sp-$resume_p.csv"
-    timeout 300 "$SLUICE" nexmark --query q5 --events $EVENTS -p 3 $AT --output "$out" \
+for case in 3:3 2:3 3:1; do
+    start_p=${case%:*} resume_p=${case#*:}
+    out="$WORK/sp-$start_p-$resume_p.csv"
+    timeout 300 "$SLUICE" nexmark --query q5 --events $EVENTS -p "$start_p" $AT --output "$out" \
         -D execution.checkpointing.interval=500ms -D state.checkpoints.dir="$WORK/ck-sp" 2> "$WORK/sp.err" &
     job=$!
     id=$(running_id)
@@ -110,8 +111,8 @@ for resume_p in 3 2; do
     [ ! -f "$out" ] || fail "the stopped job wrote its final output: it ran to the end before the stop"
     timeout 300 "$SLUICE" nexmark --query q5 --events $EVENTS -p "$resume_p" $AT --output "$out" \
         --from-savepoint "$sp2" 2> "$WORK/resume.err" || { cat "$WORK/resume.err"; fail "resume from $sp2"; }
-    same "$out" "$WORK/ref16.csv" || fail "the output after stop and resume at p=$resume_p differs"
-    echo "ok savepoint $(basename "$sp1"), stop with $(basename "$sp2"), resumed at p=$resume_p:" \
+    same "$out" "$WORK/ref16.csv" || fail "the output after stop at p=$start_p and resume at p=$resume_p differs"
+    echo "ok p=$start_p: savepoint $(basename "$sp1"), stop with $(basename "$sp2"), resumed at p=$resume_p:" \
         "$(($(wc -l < "$out") - 1)) rows exact"
 done
 
