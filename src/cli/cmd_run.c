@@ -99,7 +99,7 @@ int sl_cmd_run(int argc, char **argv) {
             sl_cli_die(2, "run: job library '%s' has no entry point '%s' (define int %s(sl_job_t *, int, char **))",
                        what, SL_JOB_MAIN_SYMBOL, SL_JOB_MAIN_SYMBOL);
         job->user_lib = o.user_lib;
-        /* TaskManagers load the library from the same path (a shared filesystem). */
+        /* The graph names the library: a cluster submission ships these bytes with the job. */
         char abs[4096];
         if (job->graph.library == NULL && realpath(what, abs) != NULL)
             job->graph.library = sl_strdup(abs);
