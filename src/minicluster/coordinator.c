@@ -118,10 +118,6 @@ static void finish_savepoint(sl_coordinator_t *co, int status, const char *msg) 
         done(co->savepoint_arg, status, msg);
 }
 
-void sl_coordinator_fail_savepoint(sl_coordinator_t *co, const char *reason) {
-    if (co->savepoint_done && !co->pending_savepoint)
-        finish_savepoint(co, SL_ECANCELED, reason);
-}
 
 static void free_shared(sl_coordinator_t *co) {
     for (uint32_t i = 0; i < co->nshared; i++)

@@ -25,8 +25,9 @@ typedef struct sl_coordinator_gateway_s {
     /* Every source subtask injects the barrier `barrier_id` (the id, with
      * SL_CKPT_SAVEPOINT_BIT for a savepoint). Non-zero: the checkpoint is aborted. */
     int (*trigger)(void *arg, uint64_t barrier_id);
-    /* Every subtask learns that checkpoint `id` completed (two-phase commit); with `stop` each
-     * one ends (cancelled) right after committing: stop-with-savepoint. */
+    /* Every subtask learns that checkpoint `id` completed (two-phase commit); with `stop`
+     * (stop-with-savepoint) the sinks end right after committing and the gateway's owner
+     * cancels the rest once they did (sl_task_notify_complete). */
     void (*notify_complete)(void *arg, uint64_t id, bool stop);
     void *arg;
     uint32_t ntasks; /* acknowledgements a checkpoint needs */
@@ -88,8 +89,6 @@ void sl_coordinator_ack(sl_coordinator_t *co, sl_task_ack_t *ack);
 /* Aborts the checkpoint in flight, if any (a task failed, or the job ends). */
 void sl_coordinator_abort(sl_coordinator_t *co, const char *reason);
 void sl_coordinator_stop(sl_coordinator_t *co);
-/* Fails a savepoint requested but not yet triggered (the job is ending). */
-void sl_coordinator_fail_savepoint(sl_coordinator_t *co, const char *reason);
 /* Once no task runs: removes what aborted checkpoints left (directories without _metadata,
  * shared files no retained checkpoint references). */
 void sl_coordinator_collect_garbage(sl_coordinator_t *co);
