@@ -23,18 +23,9 @@ cleanup() {
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; tail -n 20 "$WORK/jm.err"; exit 1; }
+. "$(dirname "$0")/cluster_lib.sh"
 
-"$SLUICE" jobmanager --port 0 -D resourcemanager.driver=local -D taskmanager.numberOfTaskSlots=1 \
-    -D resourcemanager.log-dir="$WORK/logs" -D resourcemanager.taskmanager-timeout=20s \
-    -D heartbeat.interval=200ms -D heartbeat.timeout=2s > "$WORK/jm.out" 2> "$WORK/jm.err" &
-JM=$!
-i=0
-until grep -q "listening on" "$WORK/jm.out" 2>/dev/null; do
-    i=$((i + 1))
-    [ $i -lt 200 ] || fail "the JobManager did not start"
-    sleep 0.05
-done
-PORT=$(sed -n 's/.*listening on [0-9.]*:\([0-9]*\) .*/\1/p' "$WORK/jm.out")
+start_local_jobmanager -D resourcemanager.taskmanager-timeout=20s
 AT="--jobmanager 127.0.0.1:$PORT"
 
 same() { [ "$(head -n 1 "$1")" = "$(head -n 1 "$2")" ] &&
@@ -145,7 +136,4 @@ echo "ok the cluster still runs jobs"
 kill "$JM"
 wait "$JM"
 JM=""
-if grep -l "ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:" "$WORK"/*.err "$WORK"/logs/*.log \
-    2>/dev/null; then
-    echo "FAIL: a sanitizer reported errors in the processes above"; exit 1
-fi
+check_sanitizer_logs

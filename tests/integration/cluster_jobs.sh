@@ -18,17 +18,9 @@ cleanup() {
 PORT=0
 trap cleanup EXIT
 
-"$SLUICE" jobmanager --port 0 -D resourcemanager.driver=local -D taskmanager.numberOfTaskSlots=1 \
-    -D resourcemanager.log-dir="$WORK/logs" -D resourcemanager.taskmanager-timeout=20s \
-    -D heartbeat.interval=200ms -D heartbeat.timeout=2s > "$WORK/jm.out" 2> "$WORK/jm.err" &
-JM=$!
-i=0
-until grep -q "listening on" "$WORK/jm.out" 2>/dev/null; do
-    i=$((i + 1))
-    [ $i -lt 200 ] || { echo "FAIL: the JobManager did not start"; cat "$WORK/jm.err"; exit 1; }
-    sleep 0.05
-done
-PORT=$(sed -n 's/.*listening on [0-9.]*:\([0-9]*\) .*/\1/p' "$WORK/jm.out")
+fail() { echo "FAIL: $*"; cat "$WORK/jm.err"; exit 1; }
+. "$(dirname "$0")/cluster_lib.sh"
+start_local_jobmanager -D resourcemanager.taskmanager-timeout=20s
 
 same() { [ "$(LC_ALL=C sort "$1" | cksum)" = "$(LC_ALL=C sort "$2" | cksum)" ]; }
 
@@ -124,7 +116,4 @@ fi
 echo "ok no TaskManager process left after the JobManager stopped"
 
 # Under ASan/UBSan the JobManager and every TaskManager log what the sanitizers found.
-if grep -l "ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:" "$WORK"/*.err "$WORK"/logs/*.log \
-    2>/dev/null; then
-    echo "FAIL: a sanitizer reported errors in the processes above"; exit 1
-fi
+check_sanitizer_logs

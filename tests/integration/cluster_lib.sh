@@ -1,0 +1,32 @@
+# Shared by the cluster integration scripts (sourced, not run): starting a JobManager and
+# waiting until it listens. The caller sets SLUICE, WORK and a fail() that prints and exits.
+
+# start_jobmanager ARGS...: `sluice jobmanager --port 0 ARGS...` in the background, its output
+# in $WORK/jm.out and $WORK/jm.err; sets JM (its pid), PORT and JMADDR (127.0.0.1:PORT).
+start_jobmanager() {
+    "$SLUICE" jobmanager --port 0 "$@" > "$WORK/jm.out" 2> "$WORK/jm.err" &
+    JM=$!
+    _i=0
+    until grep -q "listening on" "$WORK/jm.out" 2>/dev/null; do
+        _i=$((_i + 1))
+        [ $_i -lt 400 ] || fail "the JobManager did not start"
+        sleep 0.05
+    done
+    PORT=$(sed -n 's/.*listening on [0-9.]*:\([0-9]*\) .*/\1/p' "$WORK/jm.out")
+    JMADDR="127.0.0.1:$PORT"
+}
+
+# A JobManager whose local driver starts one TaskManager process per slot, quick to notice
+# lost ones; extra ARGS are passed on.
+start_local_jobmanager() {
+    start_jobmanager -D resourcemanager.driver=local -D taskmanager.numberOfTaskSlots=1 \
+        -D resourcemanager.log-dir="$WORK/logs" -D heartbeat.interval=200ms -D heartbeat.timeout=2s "$@"
+}
+
+# Fails when a sanitizer reported anything in the processes' logs.
+check_sanitizer_logs() {
+    if grep -l "ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:" "$WORK"/*.err "$WORK"/logs/*.log \
+        2>/dev/null; then
+        echo "FAIL: a sanitizer reported errors in the processes above"; exit 1
+    fi
+}
