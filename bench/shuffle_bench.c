@@ -20,6 +20,8 @@
 #include "network/record_writer.h"
 #include "rpc/tls.h"
 
+#include "bench_tls.h"
+
 #define SEGMENT (32u * 1024u)
 #define CREDIT 4u
 #define ROW_BYTES 100u
@@ -28,24 +30,6 @@
 
 static sl_tls_ctx_t *g_tls;
 
-/* SL_BENCH_TLS=DIR: every connection runs TLS with DIR/node.pem, DIR/node.key, trusting
- * DIR/ca.pem (docs/benchmarks.md shows the openssl commands that make them). */
-static sl_tls_ctx_t *bench_tls(void) {
-    const char *dir = getenv("SL_BENCH_TLS");
-    if (!dir || !*dir)
-        return NULL;
-    char cert[1024], key[1024], ca[1024], err[1024];
-    snprintf(cert, sizeof cert, "%s/node.pem", dir);
-    snprintf(key, sizeof key, "%s/node.key", dir);
-    snprintf(ca, sizeof ca, "%s/ca.pem", dir);
-    sl_tls_config_t tc = {.keystore = cert, .key = key, .truststore = ca};
-    sl_tls_ctx_t *tls;
-    if (sl_tls_ctx_create(&tc, &tls, err, sizeof err) != 0) {
-        fprintf(stderr, "SL_BENCH_TLS: %s\n", err);
-        exit(1);
-    }
-    return tls;
-}
 
 typedef struct {
     double seconds;

@@ -12,18 +12,8 @@
 # usage: cluster_checkpoints.sh SLUICE
 set -u
 SLUICE=$1
-WORK=${SL_KEEP_DIR:-$(mktemp -d)}
-export SLUICE_SECRET="cluster-checkpoints-$$"
-JM=""
-PORT=0
-cleanup() {
-    [ -n "$JM" ] && kill "$JM" 2>/dev/null && wait "$JM" 2>/dev/null
-    pkill -9 -f -- "--jobmanager 127.0.0.1:$PORT " 2>/dev/null
-    [ -n "${SL_KEEP_DIR:-}" ] || rm -rf "$WORK"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*"; tail -n 20 "$WORK/jm.err"; exit 1; }
 . "$(dirname "$0")/cluster_lib.sh"
+setup_cluster_test checkpoints
 
 start_local_jobmanager -D resourcemanager.taskmanager-timeout=20s
 AT="--jobmanager 127.0.0.1:$PORT"

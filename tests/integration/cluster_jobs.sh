@@ -7,19 +7,9 @@
 # usage: cluster_jobs.sh SLUICE SENSOR_JOB_SO
 set -u
 SLUICE=$1 SENSOR=$2
-WORK=${SL_KEEP_DIR:-$(mktemp -d)}
-export SLUICE_SECRET="cluster-jobs-$$"
-JM=""
-cleanup() {
-    [ -n "$JM" ] && kill "$JM" 2>/dev/null && wait "$JM" 2>/dev/null
-    pkill -9 -f -- "--jobmanager 127.0.0.1:$PORT " 2>/dev/null
-    [ -n "${SL_KEEP_DIR:-}" ] || rm -rf "$WORK"
-}
-PORT=0
-trap cleanup EXIT
-
-fail() { echo "FAIL: $*"; cat "$WORK/jm.err"; exit 1; }
 . "$(dirname "$0")/cluster_lib.sh"
+setup_cluster_test jobs
+
 start_local_jobmanager -D resourcemanager.taskmanager-timeout=20s
 
 same() { [ "$(LC_ALL=C sort "$1" | cksum)" = "$(LC_ALL=C sort "$2" | cksum)" ]; }

@@ -1,5 +1,25 @@
-# Shared by the cluster integration scripts (sourced, not run): starting a JobManager and
-# waiting until it listens. The caller sets SLUICE, WORK and a fail() that prints and exits.
+# Shared by the cluster integration scripts (sourced, not run): a work directory, cleanup of
+# every process of the test's cluster, starting a JobManager and waiting until it listens, and
+# the sanitizer check of the processes' logs. The caller sets SLUICE, then calls
+# setup_cluster_test NAME.
+
+# setup_cluster_test NAME: WORK (SL_KEEP_DIR keeps it), the cluster's shared secret, and an
+# EXIT trap that stops the JobManager and any TaskManager of it.
+setup_cluster_test() {
+    WORK=${SL_KEEP_DIR:-$(mktemp -d)}
+    export SLUICE_SECRET="cluster-$1-$$"
+    JM=""
+    PORT=0
+    trap cluster_cleanup EXIT
+}
+
+cluster_cleanup() {
+    [ -n "$JM" ] && kill "$JM" 2>/dev/null && wait "$JM" 2>/dev/null
+    pkill -9 -f -- "--jobmanager 127.0.0.1:$PORT " 2>/dev/null
+    [ -n "${SL_KEEP_DIR:-}" ] || rm -rf "$WORK"
+}
+
+fail() { echo "FAIL: $*"; tail -n 20 "$WORK/jm.err"; exit 1; }
 
 # start_jobmanager ARGS...: `sluice jobmanager --port 0 ARGS...` in the background, its output
 # in $WORK/jm.out and $WORK/jm.err; sets JM (its pid), PORT and JMADDR (127.0.0.1:PORT).
