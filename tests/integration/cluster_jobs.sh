@@ -1,7 +1,7 @@
 #!/bin/sh
 # Jobs on a cluster of processes: a JobManager whose local driver starts one TaskManager
 # process per slot, Nexmark queries at parallelism 3 submitted to it (`--jobmanager`), their
-# results identical to the same query on the embedded mini-cluster; then a TaskManager killed
+# results identical to the same query on the embedded mini-cluster; then its TaskManagers killed
 # with SIGKILL in the middle of a job: the job restarts and its result is still exact, or, with
 # restarts off, fails with an error naming the cause; no process is left behind.
 # usage: cluster_jobs.sh SLUICE SENSOR_JOB_SO
@@ -59,7 +59,7 @@ echo "ok sluice list shows the 5 jobs; sluice cancel stops an unbounded one (exi
 expect_missing=$("$SLUICE" cancel no-such-job --jobmanager "127.0.0.1:$PORT" 2>&1)
 echo "$expect_missing" | grep -q "no such job" || { echo "FAIL: cancel of an unknown job: $expect_missing"; exit 1; }
 
-# kill_tm_during OUT ARGS...: runs a q5 job at p=3 and SIGKILLs one TaskManager once the job
+# kill_tm_during OUT ARGS...: runs a q5 job at p=3 and SIGKILLs its TaskManagers once the job
 # runs; leaves the command's status in $st and its stderr in $WORK/killed.err.
 kill_tm_during() {
     out=$1
@@ -67,13 +67,17 @@ kill_tm_during() {
     timeout 300 "$SLUICE" nexmark --query q5 -p 3 --jobmanager "127.0.0.1:$PORT" --output "$out" "$@" \
         2> "$WORK/killed.err" &
     job=$!
+    # As soon as the job runs (on a fast machine it may last only a few seconds): a fixed wait
+    # let it finish before the kill on CI.
     i=0
-    until [ $i -gt 20 ] && [ "$(pgrep -f -- "--jobmanager 127.0.0.1:$PORT --id" | wc -l)" -ge 3 ]; do
+    until "$SLUICE" list --jobmanager "127.0.0.1:$PORT" 2> /dev/null | grep -q " RUNNING "; do
         i=$((i + 1))
         [ $i -lt 600 ] || { echo "FAIL: the job did not start"; exit 1; }
-        sleep 0.1
+        sleep 0.05
     done
-    kill -9 "$(pgrep -f -- "--jobmanager 127.0.0.1:$PORT --id" | head -n 1)"
+    # Every TaskManager: idle ones of earlier jobs may linger, and killing only one of those
+    # would prove nothing.
+    pkill -9 -f -- "--jobmanager 127.0.0.1:$PORT --id" || { echo "FAIL: no TaskManager to kill"; exit 1; }
     wait $job
     st=$?
 }
