@@ -9,7 +9,7 @@ libuv1-dev libyaml-dev libcmocka-dev librocksdb-dev libjansson-dev
 libzstd-dev liblz4-dev libssl-dev openssl libsqlite3-dev sqlite3
 protobuf-c-compiler libprotobuf-c-dev libmicrohttpd-dev
 libhiredis-dev redis-server libcurl4-openssl-dev iperf3
-slurm-wlm munge"
+slurm-wlm munge curl jq"
 
 missing=""
 for p in $PACKAGES; do

@@ -22,6 +22,7 @@
 #include "jobmaster/jobmanager.h"
 #include "minicluster/tm_job.h"
 #include "network/net.h"
+#include "rest/rest.h"
 #include "rpc/tls.h"
 #include "taskexecutor/tm_service.h"
 
@@ -99,7 +100,8 @@ static void inherit_tls(sl_config_t *c) {
 
 static void jm_usage(void) {
     fprintf(stderr, "usage: sluice jobmanager [--host HOST] [--port PORT] [-c FILE] [-D key=value]...\n"
-                    "  resourcemanager.driver: standalone (TaskManagers started by hand), local, slurm\n");
+                    "  resourcemanager.driver: standalone (TaskManagers started by hand), local, slurm\n"
+                    "  REST API (job submission, status, cancel) on rest.bind-address:rest.port (127.0.0.1:8081)\n");
 }
 
 int sl_cmd_jobmanager(int argc, char **argv) {
@@ -127,18 +129,29 @@ int sl_cmd_jobmanager(int argc, char **argv) {
     sl_tls_ctx_t *tls = setup_tls(o.config, "jobmanager");
     export_tls(o.config);
     install_signals();
+    /* Asking for any free RPC port (tests, several JobManagers on a machine) means no fixed
+     * REST port either. */
+    if (!sl_config_is_set(o.config, "rest.port") && sl_config_int(o.config, "jobmanager.rpc.port") == 0)
+        set_or_die(o.config, "rest.port", "0");
     sl_jobmanager_config_t jc = {.config = o.config, .secret = secret, .sluice_bin = bin};
     sl_jobmanager_t *jm;
     if (sl_jobmanager_start(&jc, &jm, err, sizeof err) != 0)
         sl_cli_die(1, "jobmanager: %s", err);
+    sl_rest_t *rest;
+    if (sl_rest_start(o.config, jm, &rest, err, sizeof err) != 0) {
+        sl_jobmanager_stop(jm);
+        sl_cli_die(1, "jobmanager: %s (set rest.port)", err);
+    }
     printf("jobmanager listening on %s:%d (resourcemanager.driver: %s%s)\n",
            sl_config_str(o.config, "jobmanager.rpc.address"), sl_jobmanager_port(jm),
            sl_config_str(o.config, "resourcemanager.driver"), tls ? ", TLS" : "");
+    printf("REST API on http://%s:%d/v1\n", sl_config_str(o.config, "rest.bind-address"), sl_rest_port(rest));
     fflush(stdout);
     while (!stop_requested) {
         sl_jobmanager_tick(jm);
         nap_ms(100);
     }
+    sl_rest_stop(rest); /* no new submissions while the jobs are stopped */
     sl_jobmanager_stop(jm);
     teardown_tls(tls);
     sl_config_destroy(o.config);

@@ -7,15 +7,14 @@
  * builds the job with <sluice/job.h>; its functions are found in it by symbol. */
 #include <sluice/error.h>
 
-#include <dlfcn.h>
 #include <errno.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "api/job_internal.h"
+#include "api/job_library.h"
 #include "cli/cli.h"
 #include "core/alloc.h"
 
@@ -89,23 +88,11 @@ int sl_cmd_run(int argc, char **argv) {
     if (strcmp(what, "wordcount") == 0) {
         rc = build_wordcount(job, argc - i, argv + i);
     } else {
-        if (access(what, R_OK) != 0)
-            sl_cli_die(2, "run: cannot read job library '%s': %s", what, strerror(errno));
-        o.user_lib = dlopen(what, RTLD_NOW | RTLD_LOCAL);
-        if (o.user_lib == NULL)
-            sl_cli_die(2, "run: cannot load job library '%s': %s", what, dlerror());
-        sl_job_main_fn entry = (sl_job_main_fn)dlsym(o.user_lib, SL_JOB_MAIN_SYMBOL);
-        if (entry == NULL)
-            sl_cli_die(2, "run: job library '%s' has no entry point '%s' (define int %s(sl_job_t *, int, char **))",
-                       what, SL_JOB_MAIN_SYMBOL, SL_JOB_MAIN_SYMBOL);
-        job->user_lib = o.user_lib;
-        /* The graph names the library: a cluster submission ships these bytes with the job. */
-        char abs[4096];
-        if (job->graph.library == NULL && realpath(what, abs) != NULL)
-            job->graph.library = sl_strdup(abs);
-        rc = entry(job, argc - i + 1, argv + i - 1);
-        if (rc && !sl_job_error(job))
-            sl_cli_die(2, "run: %s of '%s' returned %s", SL_JOB_MAIN_SYMBOL, what, sl_err_name(rc));
+        char err[1024];
+        rc = sl_job_build_from_library(job, what, argc - i + 1, argv + i - 1, err, sizeof err);
+        if (rc)
+            sl_cli_die(2, "run: %s", err);
+        o.user_lib = sl_job_library_handle(job);
     }
     if (rc || sl_job_error(job))
         sl_cli_die(2, "invalid job: %s", sl_job_error(job) ? sl_job_error(job) : sl_strerror(rc));

@@ -20,24 +20,13 @@
 #include "core/alloc.h"
 #include "core/bytes.h"
 #include "core/config.h"
-#include "graph/job_graph_codec.h"
+#include "graph/job_package.h"
 #include "jobmaster/jobmanager.h"
 #include "minicluster/library_cache.h"
 #include "rpc/rpc.h"
 #include "rpc/tls.h"
 
 #include <pthread.h>
-
-static int add_line(void *arg, const char *key, const char *value, bool is_default) {
-    sl_bytes_t *b = arg;
-    if (!is_default) {
-        sl_bytes_put(b, key, strlen(key));
-        sl_bytes_put_u8(b, '=');
-        sl_bytes_put(b, value, strlen(value));
-        sl_bytes_put_u8(b, '\n');
-    }
-    return 0;
-}
 
 /* The job library's bytes, shipped with the job: the TaskManagers need not see its path.
  * Exits with a message naming the file when it cannot be read or is above the limit. */
@@ -286,15 +275,10 @@ int sl_cli_submit(sl_job_t *job, sl_cli_run_opts_t *o, const char *jm_addr) {
         if (sl_config_set(o->config, "execution.savepoint.path", abs, err, sizeof err) != 0)
             sl_cli_die(2, "%s", err);
     }
-    uint32_t par = job->parallelism ? job->parallelism : (uint32_t)sl_config_int(o->config, "parallelism.default");
-    job->graph.max_parallelism = (uint32_t)sl_config_int(o->config, "pipeline.max-parallelism");
-    if (sl_job_graph_finalize(&job->graph, par, true, err, sizeof err) != 0)
-        sl_cli_die(2, "invalid job: %s", err);
     sl_bytes_t graph = {0}, config, library = {0};
-    sl_bytes_init(&config);
-    if (sl_job_graph_encode(&job->graph, &graph.data, &graph.len) != 0 ||
-        sl_config_for_each(o->config, add_line, &config) != 0 || config.err)
-        sl_cli_die(1, "cannot encode the job");
+    int rc = sl_job_package(job, o->config, &graph.data, &graph.len, &config, err, sizeof err);
+    if (rc)
+        sl_cli_die(rc == SL_ENOMEM ? 1 : 2, "%s", err);
     if (job->graph.library)
         read_library(job->graph.library, &library);
     sl_rpc_endpoint_t *ep;

@@ -57,6 +57,14 @@ const sl_option_t sl_options[] = {
     {"jobmanager.rpc.address", SL_OPT_STRING, "127.0.0.1", "address the JobManager listens on and TaskManagers "
      "connect to", 0, 0, NULL},
     {"jobmanager.rpc.port", SL_OPT_INT, "6123", "JobManager RPC port (0 = any free port)", 0, 65535, NULL},
+    {"rest.port", SL_OPT_INT, "8081", "port of the JobManager's REST API (0 = any free port; when "
+     "jobmanager.rpc.port is 0 and this is not set, any free port too)", 0, 65535, NULL},
+    {"rest.bind-address", SL_OPT_STRING, "127.0.0.1", "address the REST API listens on: it is not "
+     "authenticated and runs uploaded job libraries, so only this machine by default", 0, 0, NULL},
+    {"web.upload.dir", SL_OPT_STRING, "", "where uploaded job libraries are kept (default: a private "
+     "directory under $TMPDIR, removed when the JobManager stops)", 0, 0, NULL},
+    {"web.submit.enable", SL_OPT_BOOL, "true", "the REST API accepts job library uploads and runs", 0, 0, NULL},
+    {"web.cancel.enable", SL_OPT_BOOL, "true", "the REST API can cancel jobs", 0, 0, NULL},
     {"security.auth.secret-file", SL_OPT_STRING, "", "file holding the cluster's shared secret (default: "
      "$SLUICE_SECRET, else ~/.sluice/secret, created on first use)", 0, 0, NULL},
     {"security.ssl.internal.enabled", SL_OPT_BOOL, "false", "TLS (mutual, certificates verified) on every RPC and "

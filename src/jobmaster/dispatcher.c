@@ -58,32 +58,33 @@ static void reply_status(job_t *j, sl_rpc_request_t *req) {
     pthread_mutex_unlock(&j->mu);
 }
 
-static void on_submit(sl_dispatcher_t *d, sl_rpc_request_t *req, const Sluice__Rpc__SubmitJob *m) {
-    char err[1024] = "";
+int sl_dispatcher_submit(sl_dispatcher_t *d, const sl_job_submission_t *s, char *job_id, size_t idlen, char *err,
+                         size_t errlen) {
+    err[0] = '\0';
     job_t *j = sl_calloc(1, sizeof *j);
     int rc = j ? 0 : SL_ENOMEM;
     if (rc == 0) {
         j->jm = d->jm;
         pthread_mutex_init(&j->mu, NULL);
-        j->graph = sl_malloc(m->job_graph.len ? m->job_graph.len : 1);
-        j->config = sl_malloc(m->config.len ? m->config.len : 1);
+        j->graph = sl_malloc(s->graph_len ? s->graph_len : 1);
+        j->config = sl_malloc(s->config_len ? s->config_len : 1);
         rc = j->graph && j->config ? 0 : SL_ENOMEM;
     }
     if (rc == 0) {
         /* protobuf-c leaves empty bytes fields NULL: memcpy must not see them. */
-        if (m->job_graph.len)
-            memcpy(j->graph, m->job_graph.data, m->job_graph.len);
-        j->graph_len = m->job_graph.len;
-        if (m->config.len)
-            memcpy(j->config, m->config.data, m->config.len);
-        j->config_len = m->config.len;
-        if (m->job_library_case == SLUICE__RPC__SUBMIT_JOB__JOB_LIBRARY_LIBRARY_PATH)
-            snprintf(j->library, sizeof j->library, "%s", m->library_path);
-        if (m->job_library_case == SLUICE__RPC__SUBMIT_JOB__JOB_LIBRARY_LIBRARY_BYTES)
-            rc = sl_job_master_set_library(j, m->library_bytes.data, m->library_bytes.len, err, sizeof err);
+        if (s->graph_len)
+            memcpy(j->graph, s->graph, s->graph_len);
+        j->graph_len = s->graph_len;
+        if (s->config_len)
+            memcpy(j->config, s->config, s->config_len);
+        j->config_len = s->config_len;
+        if (s->library_path)
+            snprintf(j->library, sizeof j->library, "%s", s->library_path);
+        if (s->library)
+            rc = sl_job_master_set_library(j, s->library, s->library_len, err, errlen);
     }
     if (rc == 0)
-        rc = sl_job_master_prepare(j, err, sizeof err);
+        rc = sl_job_master_prepare(j, err, errlen);
     if (rc == 0) {
         pthread_mutex_lock(&d->mu);
         snprintf(j->id, sizeof j->id, "%llx-%u", (unsigned long long)sl_wall_ms(), ++d->next_id);
@@ -97,10 +98,35 @@ static void on_submit(sl_dispatcher_t *d, sl_rpc_request_t *req, const Sluice__R
     }
     if (rc) {
         sl_job_master_free(j);
-        sl_rpc_reply_error(req, rc, err[0] ? err : sl_strerror(rc));
-        return;
+        if (err[0] == '\0')
+            snprintf(err, errlen, "%s", sl_strerror(rc));
+        return rc;
     }
     SL_INFO("job %s (%s) submitted: %u subtasks in %u slots", j->id, j->name, j->ntasks, j->nslots);
+    snprintf(job_id, idlen, "%s", j->id);
+    return 0;
+}
+
+static void on_submit(sl_dispatcher_t *d, sl_rpc_request_t *req, const Sluice__Rpc__SubmitJob *m) {
+    sl_job_submission_t s = {.graph = m->job_graph.data,
+                             .graph_len = m->job_graph.len,
+                             .config = m->config.data,
+                             .config_len = m->config.len};
+    if (m->job_library_case == SLUICE__RPC__SUBMIT_JOB__JOB_LIBRARY_LIBRARY_PATH)
+        s.library_path = m->library_path;
+    if (m->job_library_case == SLUICE__RPC__SUBMIT_JOB__JOB_LIBRARY_LIBRARY_BYTES) {
+        s.library = m->library_bytes.data;
+        s.library_len = m->library_bytes.len;
+    }
+    char err[1024], id[64];
+    int rc = sl_dispatcher_submit(d, &s, id, sizeof id, err, sizeof err);
+    if (rc) {
+        sl_rpc_reply_error(req, rc, err);
+        return;
+    }
+    pthread_mutex_lock(&d->mu);
+    job_t *j = find_job(d, id);
+    pthread_mutex_unlock(&d->mu);
     reply_status(j, req);
 }
 
@@ -182,6 +208,56 @@ static void on_savepoint(sl_dispatcher_t *d, sl_rpc_request_t *req, const Sluice
         sl_rpc_reply_error(req, SL_ENOENT, "no such job");
     else
         sl_job_master_savepoint(j, req, m->target_dir, m->stop);
+}
+
+/* ---- For other threads (the REST API) ---- */
+
+static void fill_info(job_t *j, sl_job_info_t *o) {
+    pthread_mutex_lock(&j->mu);
+    snprintf(o->id, sizeof o->id, "%s", j->id);
+    snprintf(o->name, sizeof o->name, "%s", j->name);
+    o->state = atomic_load(&j->state);
+    o->start_ms = j->start_ms;
+    o->end_ms = j->end_ms;
+    snprintf(o->error, sizeof o->error, "%s", j->error);
+    pthread_mutex_unlock(&j->mu);
+}
+
+int sl_dispatcher_jobs(sl_dispatcher_t *d, sl_job_info_t **out, size_t *n) {
+    pthread_mutex_lock(&d->mu);
+    size_t k = 0;
+    for (job_t *j = d->jobs; j; j = j->next)
+        k++;
+    sl_job_info_t *v = sl_calloc(k ? k : 1, sizeof *v);
+    if (v) {
+        k = 0;
+        for (job_t *j = d->jobs; j; j = j->next)
+            fill_info(j, &v[k++]);
+    }
+    pthread_mutex_unlock(&d->mu);
+    if (v == NULL)
+        return SL_ENOMEM;
+    *out = v;
+    *n = k;
+    return 0;
+}
+
+int sl_dispatcher_job(sl_dispatcher_t *d, const char *id, sl_job_info_t *out) {
+    pthread_mutex_lock(&d->mu);
+    job_t *j = find_job(d, id);
+    if (j)
+        fill_info(j, out);
+    pthread_mutex_unlock(&d->mu);
+    return j ? 0 : SL_ENOENT;
+}
+
+int sl_dispatcher_cancel(sl_dispatcher_t *d, const char *id) {
+    pthread_mutex_lock(&d->mu);
+    job_t *j = find_job(d, id);
+    if (j)
+        j->cancel = 1;
+    pthread_mutex_unlock(&d->mu);
+    return j ? 0 : SL_ENOENT;
 }
 
 bool sl_dispatcher_handle(sl_dispatcher_t *d, sl_rpc_conn_t *conn, sl_rpc_request_t *req, const sl_rpc_msg_t *msg) {

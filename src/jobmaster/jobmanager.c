@@ -156,6 +156,7 @@ int sl_jobmanager_start(const sl_jobmanager_config_t *cfg, sl_jobmanager_t **out
 
 int sl_jobmanager_port(const sl_jobmanager_t *jm) { return jm->port; }
 sl_rm_service_t *sl_jobmanager_rm(sl_jobmanager_t *jm) { return jm->rm; }
+sl_dispatcher_t *sl_jobmanager_dispatcher(sl_jobmanager_t *jm) { return jm->dispatcher; }
 
 int sl_jobmanager_add_pool(sl_jobmanager_t *jm, sl_slot_pool_t *pool) {
     int rc = SL_ERANGE;

@@ -24,6 +24,7 @@ typedef struct sl_jobmanager_config_s {
 int sl_jobmanager_start(const sl_jobmanager_config_t *cfg, sl_jobmanager_t **out, char *err, size_t errlen);
 int sl_jobmanager_port(const sl_jobmanager_t *jm);
 sl_rm_service_t *sl_jobmanager_rm(sl_jobmanager_t *jm);
+struct sl_dispatcher_s *sl_jobmanager_dispatcher(sl_jobmanager_t *jm);
 /* A job's pool receives the offers for its job id (at most 64 pools at once). */
 int sl_jobmanager_add_pool(sl_jobmanager_t *jm, sl_slot_pool_t *pool);
 void sl_jobmanager_remove_pool(sl_jobmanager_t *jm, sl_slot_pool_t *pool);

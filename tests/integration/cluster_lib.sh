@@ -22,7 +22,8 @@ cluster_cleanup() {
 fail() { echo "FAIL: $*"; tail -n 20 "$WORK/jm.err"; exit 1; }
 
 # start_jobmanager ARGS...: `sluice jobmanager --port 0 ARGS...` in the background, its output
-# in $WORK/jm.out and $WORK/jm.err; sets JM (its pid), PORT and JMADDR (127.0.0.1:PORT).
+# in $WORK/jm.out and $WORK/jm.err; sets JM (its pid), PORT, JMADDR (127.0.0.1:PORT) and REST
+# (the base URL of its REST API, http://127.0.0.1:P/v1).
 start_jobmanager() {
     "$SLUICE" jobmanager --port 0 "$@" > "$WORK/jm.out" 2> "$WORK/jm.err" &
     JM=$!
@@ -32,8 +33,14 @@ start_jobmanager() {
         [ $_i -lt 400 ] || fail "the JobManager did not start"
         sleep 0.05
     done
+    until grep -q "REST API on" "$WORK/jm.out" 2>/dev/null; do
+        _i=$((_i + 1))
+        [ $_i -lt 400 ] || fail "the JobManager's REST API did not start"
+        sleep 0.05
+    done
     PORT=$(sed -n 's/.*listening on [0-9.]*:\([0-9]*\) .*/\1/p' "$WORK/jm.out")
     JMADDR="127.0.0.1:$PORT"
+    REST="http://$(sed -n 's|REST API on http://\([0-9.:]*\)/v1|\1|p' "$WORK/jm.out")/v1"
 }
 
 # A JobManager whose local driver starts one TaskManager process per slot, quick to notice
