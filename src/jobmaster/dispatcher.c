@@ -202,12 +202,24 @@ static void on_ack(sl_dispatcher_t *d, sl_rpc_conn_t *conn, const Sluice__Rpc__A
     sl_job_master_ack(j, m->attempt, ack);
 }
 
+/* The RPC's answer to TriggerSavepoint: a SavepointResult with the path, or the error. */
+static void reply_savepoint(void *arg, int status, const char *path_or_error) {
+    sl_rpc_request_t *req = arg;
+    if (status) {
+        sl_rpc_reply_error(req, status, path_or_error);
+        return;
+    }
+    Sluice__Rpc__SavepointResult r = SLUICE__RPC__SAVEPOINT_RESULT__INIT;
+    r.path = (char *)path_or_error;
+    sl_rpc_msg_t env = SLUICE__RPC__ENVELOPE__INIT;
+    env.body_case = SLUICE__RPC__ENVELOPE__BODY_SAVEPOINT_RESULT;
+    env.savepoint_result = &r;
+    sl_rpc_reply(req, &env);
+}
+
 static void on_savepoint(sl_dispatcher_t *d, sl_rpc_request_t *req, const Sluice__Rpc__TriggerSavepoint *m) {
-    job_t *j = job_named(d, m->job_id);
-    if (j == NULL)
+    if (sl_dispatcher_savepoint(d, m->job_id, m->target_dir, m->stop, reply_savepoint, req) != 0)
         sl_rpc_reply_error(req, SL_ENOENT, "no such job");
-    else
-        sl_job_master_savepoint(j, req, m->target_dir, m->stop);
 }
 
 /* ---- For other threads (the REST API) ---- */
@@ -249,6 +261,15 @@ int sl_dispatcher_job(sl_dispatcher_t *d, const char *id, sl_job_info_t *out) {
         fill_info(j, out);
     pthread_mutex_unlock(&d->mu);
     return j ? 0 : SL_ENOENT;
+}
+
+int sl_dispatcher_savepoint(sl_dispatcher_t *d, const char *id, const char *target_dir, bool stop,
+                            sl_savepoint_done_fn done, void *arg) {
+    job_t *j = job_named(d, id);
+    if (j == NULL)
+        return SL_ENOENT;
+    sl_job_master_savepoint(j, target_dir, stop, done, arg);
+    return 0;
 }
 
 int sl_dispatcher_cancel(sl_dispatcher_t *d, const char *id) {

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "jobmaster/job_master.h"
 #include "jobmaster/jobmanager.h"
 #include "rpc/rpc.h"
 
@@ -43,6 +44,10 @@ int sl_dispatcher_submit(sl_dispatcher_t *d, const sl_job_submission_t *s, char 
 int sl_dispatcher_jobs(sl_dispatcher_t *d, sl_job_info_t **out, size_t *n);
 /* Any thread: one job; SL_ENOENT when there is no such job. */
 int sl_dispatcher_job(sl_dispatcher_t *d, const char *id, sl_job_info_t *out);
+/* Any thread: a savepoint of the job (stop: then the job ends, see job_master.h); `done` is
+ * called exactly once unless the job does not exist (SL_ENOENT). */
+int sl_dispatcher_savepoint(sl_dispatcher_t *d, const char *id, const char *target_dir, bool stop,
+                            sl_savepoint_done_fn done, void *arg);
 /* Any thread: asks the job to cancel; SL_ENOENT when there is no such job. */
 int sl_dispatcher_cancel(sl_dispatcher_t *d, const char *id);
 /* Loop thread: SubmitJob, JobStatus, ListJobs, CancelJob, TriggerSavepoint, TaskStateUpdate,

@@ -41,7 +41,8 @@ typedef struct {
 
 typedef struct {
     job_t *j;
-    sl_rpc_request_t *req;
+    sl_savepoint_done_fn done;
+    void *done_arg;
     bool stop;
     char target[1024];
 } savepoint_mail_t;
@@ -57,18 +58,11 @@ static void run_ack(void *arg) {
 
 static void savepoint_done(void *arg, int status, const char *path_or_error) {
     savepoint_mail_t *m = arg;
-    if (status) {
-        sl_rpc_reply_error(m->req, status, path_or_error);
-    } else {
-        Sluice__Rpc__SavepointResult r = SLUICE__RPC__SAVEPOINT_RESULT__INIT;
-        r.path = (char *)path_or_error;
-        sl_rpc_msg_t env = SLUICE__RPC__ENVELOPE__INIT;
-        env.body_case = SLUICE__RPC__ENVELOPE__BODY_SAVEPOINT_RESULT;
-        env.savepoint_result = &r;
-        sl_rpc_reply(m->req, &env);
+    if (status == 0) {
         SL_INFO("job %s (%s): savepoint %s%s", m->j->id, m->j->name, path_or_error, m->stop ? "; stopping" : "");
         m->j->stopping |= m->stop;
     }
+    m->done(m->done_arg, status, path_or_error);
     sl_free(m);
 }
 
@@ -79,7 +73,7 @@ static void run_savepoint(void *arg) {
                                                                sizeof err)
                             : SL_EINVAL;
     if (rc) {
-        sl_rpc_reply_error(m->req, rc, err[0] ? err : "the job cannot take a savepoint now");
+        m->done(m->done_arg, rc, err[0] ? err : "the job cannot take a savepoint now");
         sl_free(m);
     }
 }
@@ -93,7 +87,7 @@ static void drain_mail(job_t *j) {
             sl_free(m.arg);
         } else if (m.fn == run_savepoint) {
             savepoint_mail_t *s = m.arg;
-            sl_rpc_reply_error(s->req, SL_EINVAL, "the job is no longer running");
+            s->done(s->done_arg, SL_EINVAL, "the job is no longer running");
             sl_free(s);
         }
     }
@@ -117,24 +111,22 @@ void sl_job_master_ack(job_t *j, uint32_t attempt, sl_task_ack_t *ack) {
     }
 }
 
-void sl_job_master_savepoint(job_t *j, sl_rpc_request_t *req, const char *target_dir, bool stop) {
+void sl_job_master_savepoint(job_t *j, const char *target_dir, bool stop, sl_savepoint_done_fn done, void *arg) {
     savepoint_mail_t *m = sl_calloc(1, sizeof *m);
     if (m == NULL) {
-        sl_rpc_reply_error(req, SL_ENOMEM, "out of memory");
+        done(arg, SL_ENOMEM, "out of memory");
         return;
     }
-    m->j = j;
-    m->req = req;
-    m->stop = stop;
+    *m = (savepoint_mail_t){.j = j, .done = done, .done_arg = arg, .stop = stop};
     if (target_dir == NULL || target_dir[0] != '/' || strlen(target_dir) >= sizeof m->target) {
-        sl_rpc_reply_error(req, SL_EINVAL, "the savepoint directory must be an absolute path");
         sl_free(m);
+        done(arg, SL_EINVAL, "the savepoint directory must be an absolute path");
         return;
     }
     snprintf(m->target, sizeof m->target, "%s", target_dir);
     if (!post(j, run_savepoint, m)) {
-        sl_rpc_reply_error(req, SL_EINVAL, "the job is no longer running");
         sl_free(m);
+        done(arg, SL_EINVAL, "the job is no longer running");
     }
 }
 

@@ -71,8 +71,12 @@ int sl_job_master_set_library(sl_job_master_t *j, const uint8_t *bytes, size_t l
 int sl_job_master_start(sl_job_master_t *j);
 /* Any thread: an acknowledgement of `attempt` (ownership taken). */
 void sl_job_master_ack(sl_job_master_t *j, uint32_t attempt, struct sl_task_ack_s *ack);
-/* Loop thread: a savepoint request; `req` is answered once it completed or failed. */
-void sl_job_master_savepoint(sl_job_master_t *j, sl_rpc_request_t *req, const char *target_dir, bool stop);
+/* How a savepoint request ends: status 0 and the savepoint's path, or an error and why. */
+typedef void (*sl_savepoint_done_fn)(void *arg, int status, const char *path_or_error);
+/* Any thread: a savepoint (and with `stop` the job's end after it) into target_dir, an
+ * absolute path; `done` is called exactly once, on the JobMaster's thread or this one. */
+void sl_job_master_savepoint(sl_job_master_t *j, const char *target_dir, bool stop, sl_savepoint_done_fn done,
+                             void *arg);
 /* Joins the thread (after setting cancel) and frees the record. */
 void sl_job_master_free(sl_job_master_t *j);
 

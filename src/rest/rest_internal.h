@@ -13,6 +13,7 @@
 #include "rest/rest.h"
 
 struct MHD_Daemon;
+typedef struct sl_rest_trigger_s sl_rest_trigger_t;
 struct MHD_Connection;
 
 struct sl_rest_s {
@@ -24,6 +25,8 @@ struct sl_rest_s {
     char upload_dir[4096];
     bool own_upload_dir;       /* created here, removed at stop */
     pthread_mutex_t run_mu;    /* one jar run at a time: user code runs in this process */
+    char savepoints_dir[1024]; /* state.savepoints.dir: where savepoints go when not told */
+    sl_rest_trigger_t *triggers; /* savepoint requests, newest first (rest_savepoints.c) */
     char *start_err;           /* while starting: where libmicrohttpd's complaint goes */
     size_t start_errlen;
 };
@@ -52,6 +55,11 @@ void sl_rest_error(sl_rest_reply_t *out, unsigned status, const char *fmt, ...) 
 /* Route handlers: true when the path is theirs (out filled). */
 bool sl_rest_jobs_route(sl_rest_t *r, const sl_rest_req_t *q, sl_rest_reply_t *out);
 bool sl_rest_jars_route(sl_rest_t *r, const sl_rest_req_t *q, sl_rest_reply_t *out);
+/* /jobs/:id/savepoints..., /jobs/:id/stop: `sub` is what follows the job's id. */
+bool sl_rest_savepoints_route(sl_rest_t *r, const sl_rest_req_t *q, const char *job, const char *sub,
+                              sl_rest_reply_t *out);
+/* Forgets the savepoint requests (ones still running complete into their own records). */
+void sl_rest_savepoints_cleanup(sl_rest_t *r);
 
 /* Jar storage (rest_jars.c): the upload directory, made private when created here. */
 int sl_rest_jars_init(sl_rest_t *r, const struct sl_config_s *config, char *err, size_t errlen);

@@ -4,7 +4,8 @@
  *   GET   /jobs/overview         {"jobs": [job details]}
  *   GET   /jobs/:id              job details (jid, name, state, times, duration)
  *   GET   /jobs/:id/exceptions   why it failed
- *   PATCH /jobs/:id[?mode=cancel] cancels it (202) */
+ *   PATCH /jobs/:id[?mode=cancel] cancels it (202)
+ * and the savepoint routes of rest_savepoints.c under /jobs/:id. */
 #include "rest/rest_internal.h"
 
 #include <sluice/error.h>
@@ -115,6 +116,8 @@ static void one_job(sl_rest_t *r, const sl_rest_req_t *q, const char *rest, sl_r
     memcpy(id, rest, n);
     id[n] = '\0';
     const char *sub = slash ? slash : "";
+    if (sl_rest_savepoints_route(r, q, id, sub, out))
+        return;
     if (strcmp(sub, "") == 0 && strcmp(q->method, "PATCH") == 0) {
         cancel_job(r, q, id, out);
         return;

@@ -290,6 +290,7 @@ int sl_rest_start(const sl_config_t *config, sl_jobmanager_t *jm, sl_rest_t **ou
     r->dispatcher = sl_jobmanager_dispatcher(jm);
     r->submit_enabled = sl_config_bool(config, "web.submit.enable");
     r->cancel_enabled = sl_config_bool(config, "web.cancel.enable");
+    snprintf(r->savepoints_dir, sizeof r->savepoints_dir, "%s", sl_config_str(config, "state.savepoints.dir"));
     const char *host = sl_config_str(config, "rest.bind-address");
     int port = (int)sl_config_int(config, "rest.port");
     struct sockaddr_in sa;
@@ -334,6 +335,7 @@ void sl_rest_stop(sl_rest_t *r) {
     if (r->mhd)
         MHD_stop_daemon(r->mhd);
     sl_rest_jars_cleanup(r);
+    sl_rest_savepoints_cleanup(r);
     pthread_mutex_destroy(&r->run_mu);
     sl_free(r);
 }

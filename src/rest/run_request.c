@@ -124,3 +124,41 @@ void sl_rest_run_request_free(sl_rest_run_request_t *r) {
     sl_free(r->split);
     r->split = NULL;
 }
+
+int sl_rest_savepoint_request_parse(const uint8_t *body, size_t len, bool stop_form, char *dir, size_t dirlen,
+                                    bool *stop, char *err, size_t errlen) {
+    dir[0] = '\0';
+    *stop = stop_form;
+    if (len == 0)
+        return 0;
+    json_error_t e;
+    json_t *doc = json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES, &e);
+    if (doc == NULL) {
+        snprintf(err, errlen, "request body is not JSON: line %d, column %d: %s", e.line, e.column, e.text);
+        return SL_EINVAL;
+    }
+    const char *dir_key = stop_form ? "targetDirectory" : "target-directory";
+    json_t *d = json_object_get(doc, dir_key);
+    json_t *flag = json_object_get(doc, stop_form ? "drain" : "cancel-job");
+    int rc = 0;
+    if (!json_is_object(doc)) {
+        snprintf(err, errlen, "request body must be a JSON object");
+        rc = SL_EINVAL;
+    } else if (d && !json_is_null(d) &&
+               (!json_is_string(d) || json_string_value(d)[0] != '/' || strlen(json_string_value(d)) >= dirlen)) {
+        snprintf(err, errlen, "%s must be an absolute path (the JobManager resolves it)", dir_key);
+        rc = SL_EINVAL;
+    } else if (flag && !json_is_boolean(flag)) {
+        snprintf(err, errlen, "%s must be true or false", stop_form ? "drain" : "cancel-job");
+        rc = SL_EINVAL;
+    } else if (stop_form && json_is_true(flag)) {
+        snprintf(err, errlen, "drain is not supported: a stop keeps event time where it is");
+        rc = SL_EINVAL;
+    } else {
+        if (json_is_string(d))
+            snprintf(dir, dirlen, "%s", json_string_value(d));
+        *stop = stop_form || json_is_true(flag);
+    }
+    json_decref(doc);
+    return rc;
+}

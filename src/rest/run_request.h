@@ -3,6 +3,7 @@
 #ifndef SL_REST_RUN_REQUEST_H
 #define SL_REST_RUN_REQUEST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,5 +29,13 @@ typedef struct sl_rest_run_request_s {
 int sl_rest_run_request_parse(const uint8_t *body, size_t len, const char *library, struct sl_config_s *c,
                               sl_rest_run_request_t *out, char *err, size_t errlen);
 void sl_rest_run_request_free(sl_rest_run_request_t *r);
+
+/* The body of POST /jobs/:id/savepoints ({"target-directory": "/dir", "cancel-job": bool}) or,
+ * with stop_form, of POST /jobs/:id/stop ({"targetDirectory": "/dir", "drain": false}). The
+ * directory is "" when not given, else absolute; *stop says whether the job ends after it
+ * ("cancel-job": true asks for the same: a stop with savepoint). Errors: SL_EINVAL naming the
+ * field. */
+int sl_rest_savepoint_request_parse(const uint8_t *body, size_t len, bool stop_form, char *dir, size_t dirlen,
+                                    bool *stop, char *err, size_t errlen);
 
 #endif

@@ -1,6 +1,7 @@
-/* Fuzz target: the JSON body of a REST jar run (src/rest/run_request.h). Whatever the bytes:
- * an error with a message, or arguments that are all strings with the library first, and
- * options the configuration accepted. */
+/* Fuzz target: the JSON bodies of REST requests (src/rest/run_request.h): a jar run and a
+ * savepoint or stop request. Whatever the bytes: an error with a message, or arguments that
+ * are all strings with the library first and options the configuration accepted, or an empty
+ * or absolute savepoint directory. */
 #include <sluice/error.h>
 
 #include <stdint.h>
@@ -40,5 +41,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     sl_rest_run_request_free(&r);
     sl_config_destroy(c);
+    for (int form = 0; form < 2; form++) {
+        char dir[1024];
+        bool stop;
+        err[0] = '\0';
+        rc = sl_rest_savepoint_request_parse(data, size, form, dir, sizeof dir, &stop, err, sizeof err);
+        if (rc)
+            CHECK(rc == SL_EINVAL && err[0]);
+        else
+            CHECK((dir[0] == '\0' || dir[0] == '/') && (!form || stop));
+    }
     return 0;
 }

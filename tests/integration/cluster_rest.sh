@@ -2,12 +2,13 @@
 # The JobManager's REST API against a real cluster (local driver, TaskManager processes): a job
 # library uploaded (multipart as Flink's clients send it, and as a raw body), listed, run at
 # p=3 with arguments and options, its status followed to FINISHED and its rows identical to the
-# embedded run; an unbounded job cancelled with PATCH; bad requests answered with a 4xx naming
+# embedded run; an unbounded job cancelled with PATCH; a savepoint and a stop-with-savepoint
+# followed to COMPLETED and a run restored from it; bad requests answered with a 4xx naming
 # the cause while the JobManager keeps serving; submission switched off; the upload directory
 # gone when the JobManager stops.
-# usage: cluster_rest.sh SLUICE SENSOR_JOB_SO
+# usage: cluster_rest.sh SLUICE SENSOR_JOB_SO SLOW_SINK_JOB_SO
 set -u
-SLUICE=$1 SENSOR=$2
+SLUICE=$1 SENSOR=$2 SLOW=$3
 . "$(dirname "$0")/cluster_lib.sh"
 setup_cluster_test rest
 
@@ -40,7 +41,7 @@ wait_state() {
     done
 }
 
-start_local_jobmanager -D resourcemanager.taskmanager-timeout=20s
+SLUICE_LOG=info start_local_jobmanager -D resourcemanager.taskmanager-timeout=20s
 
 # 1. Overview of an empty cluster.
 expect 200 '"jobs-running":0' GET /overview
@@ -99,7 +100,49 @@ done
 expect 409 'already CANCELED' PATCH "/jobs/$job2"
 echo "ok an unbounded job run through REST is cancelled with PATCH /v1/jobs/:id (CANCELED, a second cancel 409)"
 
-# 5. Bad requests: a 4xx naming the cause, and the JobManager keeps serving.
+# 5. Savepoints: triggered, followed to COMPLETED, a stop with savepoint, a run restored from it.
+# wait_savepoint JOBID REQUEST: polls the request until COMPLETED; its body stays in body.json.
+wait_savepoint() {
+    _i=0
+    until [ "$(http GET "/jobs/$1/savepoints/$2")" = 200 ] && jq -e '.status.id == "COMPLETED"' "$WORK/body.json" > /dev/null; do
+        _i=$((_i + 1))
+        [ $_i -lt 600 ] || fail "savepoint request $2 of job $1: $(cat "$WORK/body.json")"
+        sleep 0.1
+    done
+}
+expect 200 '"status":"success"' POST /jars/upload -F "jarfile=@$SLOW"
+slow=$(jq -r .id "$WORK/body.json")
+ckdir="{\"state.checkpoints.dir\": \"$WORK/ck\", \"execution.checkpointing.interval\": \"300ms\"}"
+expect 200 '"jobid"' POST "/jars/$slow/run" -d "{\"programArgsList\": [\"--sink-rate\", \"20000\"], \"parallelism\": 2,
+                                                \"configuration\": $ckdir}"
+job3=$(jq -r .jobid "$WORK/body.json")
+wait_state "$job3" RUNNING
+expect 202 '"request-id"' POST "/jobs/$job3/savepoints" -d "{\"target-directory\": \"$WORK/sp\", \"cancel-job\": false}"
+wait_savepoint "$job3" "$(jq -r '."request-id"' "$WORK/body.json")"
+sp1=$(jq -r .operation.location "$WORK/body.json")
+[ -f "$sp1/chk-${sp1##*-}/_metadata" ] || fail "savepoint $sp1 has no _metadata: $(cat "$WORK/body.json")"
+expect 200 '"state":"RUNNING"' GET "/jobs/$job3"
+expect 202 '"request-id"' POST "/jobs/$job3/stop" -d "{\"targetDirectory\": \"$WORK/sp\"}"
+stopreq=$(jq -r '."request-id"' "$WORK/body.json")
+wait_savepoint "$job3" "$stopreq"
+sp2=$(jq -r .operation.location "$WORK/body.json")
+[ "$sp2" != "$sp1" ] && [ -f "$sp2/chk-${sp2##*-}/_metadata" ] || fail "stop: savepoint $sp2"
+wait_state "$job3" FINISHED
+expect 404 'no savepoint request' GET "/jobs/$job3/savepoints/0123"
+expect 200 '"jobid"' POST "/jars/$slow/run" -d "{\"programArgsList\": [\"--sink-rate\", \"20000\"], \"parallelism\": 3,
+                                                \"savepointPath\": \"$sp2\", \"configuration\": $ckdir}"
+job4=$(jq -r .jobid "$WORK/body.json")
+wait_state "$job4" RUNNING
+grep -q "job $job4 .*restoring $sp2" "$WORK/jm.err" || fail "job $job4 did not restore from $sp2"
+expect 400 'must be an absolute path' POST "/jobs/$job4/savepoints" -d '{"target-directory": "relative"}'
+expect 400 'drain is not supported' POST "/jobs/$job4/stop" -d "{\"targetDirectory\": \"$WORK/sp\", \"drain\": true}"
+expect 400 'no target-directory given and no state.savepoints.dir' POST "/jobs/$job4/savepoints" -d '{}'
+expect 404 'no such job' POST /jobs/no-such-job/savepoints -d "{\"target-directory\": \"$WORK/sp\"}"
+expect 202 '{}' PATCH "/jobs/$job4"
+wait_state "$job4" CANCELED
+echo "ok savepoint and stop-with-savepoint through REST (COMPLETED, _metadata there, job FINISHED), a run restored from it at p=3"
+
+# 6. Bad requests: a 4xx naming the cause, and the JobManager keeps serving.
 printf 'not a library' > "$WORK/garbage.so"
 expect 400 'not a shared library' POST /jars/upload -F "jarfile=@$WORK/garbage.so"
 expect 400 'no job library in the request' POST /jars/upload -F "other=x"
@@ -133,14 +176,14 @@ expect 200 '"jobs-failed":0' GET /overview
 kill -0 "$JM" 2> /dev/null || fail "the JobManager died"
 echo "ok bad uploads, bodies, options, arguments, paths and methods get a 4xx naming the cause; the JobManager serves on"
 
-# 6. The JobManager stops: its upload directory goes with it.
+# 7. The JobManager stops: its upload directory goes with it.
 kill "$JM"
 wait "$JM"
 JM=""
 [ ! -e "$updir" ] || fail "the upload directory $updir outlived the JobManager"
 echo "ok the upload directory is removed when the JobManager stops"
 
-# 7. Submission and cancellation can be switched off.
+# 8. Submission and cancellation can be switched off.
 start_jobmanager -D resourcemanager.driver=standalone -D web.submit.enable=false -D web.cancel.enable=false
 expect 403 'web.submit.enable=false' POST /jars/upload -F "jarfile=@$SENSOR"
 expect 403 'web.cancel.enable=false' PATCH /jobs/any
