@@ -23,6 +23,7 @@
 #include "graph/job_package.h"
 #include "jobmaster/jobmanager.h"
 #include "minicluster/library_cache.h"
+#include "rest/rest.h"
 #include "rpc/rpc.h"
 #include "rpc/tls.h"
 
@@ -344,7 +345,16 @@ int sl_cli_run_per_job(sl_job_t *job, sl_cli_run_opts_t *o, const char *target) 
         sl_cli_die(1, "cannot start the JobManager's thread");
     snprintf(addr, sizeof addr, "%s:%d", sl_config_str(o->config, "jobmanager.rpc.address"),
              sl_jobmanager_port(t.jm));
+    /* The job's own REST API (status, savepoints) when asked for with rest.port. */
+    sl_rest_t *rest = NULL;
+    if (sl_config_is_set(o->config, "rest.port")) {
+        if (sl_rest_start(o->config, t.jm, &rest, err, sizeof err) != 0)
+            sl_cli_die(1, "per-job JobManager: %s", err);
+        fprintf(stderr, "REST API on http://%s:%d/v1\n", sl_config_str(o->config, "rest.bind-address"),
+                sl_rest_port(rest));
+    }
     int status = sl_cli_submit(job, o, addr);
+    sl_rest_stop(rest);
     t.stop = 1;
     pthread_join(th, NULL);
     sl_jobmanager_stop(t.jm); /* its driver stops the TaskManagers (scancel on Slurm) */

@@ -190,4 +190,24 @@ expect 403 'web.cancel.enable=false' PATCH /jobs/any
 expect 200 '"files":\[\]' GET /jars
 echo "ok web.submit.enable=false and web.cancel.enable=false refuse uploads, runs and cancels (403)"
 
+# 9. Per-job mode serves the job's REST API when rest.port is given.
+timeout 120 "$SLUICE" run --target local -D rest.port=0 -D resourcemanager.log-dir="$WORK/logs" -p 1 "$SLOW" \
+    --rows 6000 --sink-rate 2000 2> "$WORK/perjob.err" &
+pj=$!
+i=0
+until grep -q "REST API on" "$WORK/perjob.err" 2> /dev/null; do
+    i=$((i + 1))
+    [ $i -lt 300 ] || fail "per-job mode printed no REST address: $(cat "$WORK/perjob.err")"
+    sleep 0.05
+done
+REST="http://$(sed -n 's|REST API on http://\([0-9.:]*\)/v1|\1|p' "$WORK/perjob.err")/v1"
+i=0
+until [ "$(http GET /jobs)" = 200 ] && jq -e '.jobs[0].status == "RUNNING"' "$WORK/body.json" > /dev/null; do
+    i=$((i + 1))
+    [ $i -lt 300 ] || fail "per-job REST: $(cat "$WORK/body.json")"
+    sleep 0.05
+done
+wait $pj || fail "the per-job run failed: $(cat "$WORK/perjob.err")"
+echo "ok per-job mode with rest.port: GET /v1/jobs shows the job RUNNING, then the run exits 0"
+
 check_sanitizer_logs
