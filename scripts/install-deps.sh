@@ -7,7 +7,7 @@ set -eu
 PACKAGES="build-essential cmake pkg-config clang libclang-rt-14-dev
 libuv1-dev libyaml-dev libcmocka-dev librocksdb-dev libjansson-dev
 libzstd-dev liblz4-dev libssl-dev openssl libsqlite3-dev sqlite3
-protobuf-c-compiler libprotobuf-c-dev libmicrohttpd-dev
+protobuf-c-compiler libprotobuf-c-dev libmicrohttpd-dev libgnutls28-dev
 libhiredis-dev redis-server libcurl4-openssl-dev iperf3
 slurm-wlm munge curl jq"
 

@@ -145,7 +145,8 @@ int sl_cmd_jobmanager(int argc, char **argv) {
     printf("jobmanager listening on %s:%d (resourcemanager.driver: %s%s)\n",
            sl_config_str(o.config, "jobmanager.rpc.address"), sl_jobmanager_port(jm),
            sl_config_str(o.config, "resourcemanager.driver"), tls ? ", TLS" : "");
-    printf("REST API on http://%s:%d/v1\n", sl_config_str(o.config, "rest.bind-address"), sl_rest_port(rest));
+    printf("REST API on %s://%s:%d/v1\n", sl_rest_scheme(rest), sl_config_str(o.config, "rest.bind-address"),
+           sl_rest_port(rest));
     fflush(stdout);
     while (!stop_requested) {
         sl_jobmanager_tick(jm);

@@ -350,8 +350,8 @@ int sl_cli_run_per_job(sl_job_t *job, sl_cli_run_opts_t *o, const char *target) 
     if (sl_config_is_set(o->config, "rest.port")) {
         if (sl_rest_start(o->config, t.jm, &rest, err, sizeof err) != 0)
             sl_cli_die(1, "per-job JobManager: %s", err);
-        fprintf(stderr, "REST API on http://%s:%d/v1\n", sl_config_str(o->config, "rest.bind-address"),
-                sl_rest_port(rest));
+        fprintf(stderr, "REST API on %s://%s:%d/v1\n", sl_rest_scheme(rest),
+                sl_config_str(o->config, "rest.bind-address"), sl_rest_port(rest));
     }
     int status = sl_cli_submit(job, o, addr);
     sl_rest_stop(rest);

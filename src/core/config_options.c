@@ -74,6 +74,13 @@ const sl_option_t sl_options[] = {
     {"security.ssl.internal.key", SL_OPT_STRING, "", "PEM private key of security.ssl.internal.keystore", 0, 0, NULL},
     {"security.ssl.internal.truststore", SL_OPT_STRING, "", "PEM CA certificate(s) a peer's certificate must chain "
      "to", 0, 0, NULL},
+    {"security.ssl.rest.enabled", SL_OPT_BOOL, "false", "HTTPS on the JobManager's REST API", 0, 0, NULL},
+    {"security.ssl.rest.keystore", SL_OPT_STRING, "", "PEM certificate the REST API presents", 0, 0, NULL},
+    {"security.ssl.rest.key", SL_OPT_STRING, "", "unencrypted PEM private key of that certificate", 0, 0, NULL},
+    {"security.ssl.rest.truststore", SL_OPT_STRING, "", "PEM CA certificate(s) REST clients' certificates must "
+     "chain to (with authentication-enabled)", 0, 0, NULL},
+    {"security.ssl.rest.authentication-enabled", SL_OPT_BOOL, "false", "the REST API requires a client "
+     "certificate signed by the truststore's CA (mutual TLS)", 0, 0, NULL},
     {"heartbeat.interval", SL_OPT_DURATION, "10 s", "heartbeats between JobManager and TaskManagers", 1, INT64_MAX,
      NULL},
     {"heartbeat.timeout", SL_OPT_DURATION, "50 s", "a peer without heartbeat answer this long is lost", 1, INT64_MAX,

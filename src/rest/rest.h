@@ -22,6 +22,8 @@ typedef struct sl_rest_s sl_rest_t;
 int sl_rest_start(const struct sl_config_s *config, sl_jobmanager_t *jm, sl_rest_t **out, char *err, size_t errlen);
 /* The port it listens on (rest.port, or the one chosen when that is 0). */
 int sl_rest_port(const sl_rest_t *r);
+/* "https" with security.ssl.rest.enabled, else "http". */
+const char *sl_rest_scheme(const sl_rest_t *r);
 /* Stops serving (requests in progress finish) and removes the upload directory it created. */
 void sl_rest_stop(sl_rest_t *r);
 

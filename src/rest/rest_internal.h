@@ -27,6 +27,8 @@ struct sl_rest_s {
     pthread_mutex_t run_mu;    /* one jar run at a time: user code runs in this process */
     char savepoints_dir[1024]; /* state.savepoints.dir: where savepoints go when not told */
     sl_rest_trigger_t *triggers; /* savepoint requests, newest first (rest_savepoints.c) */
+    bool tls, client_auth;     /* security.ssl.rest.* (rest_tls.c) */
+    char *tls_cert, *tls_key, *tls_trust; /* PEM text; libmicrohttpd reads it while it runs */
     char *start_err;           /* while starting: where libmicrohttpd's complaint goes */
     size_t start_errlen;
 };
@@ -67,6 +69,13 @@ void sl_rest_jars_cleanup(sl_rest_t *r);
 /* Where an upload is written before it is accepted: a new private file in the upload
  * directory; *fd is open for writing. */
 int sl_rest_jars_stage(sl_rest_t *r, char *path, size_t pathlen, int *fd);
+
+/* HTTPS (rest_tls.c): reads the PEM files of security.ssl.rest.* when it is enabled (errors
+ * name the option and file); a request over it with authentication-enabled must carry a
+ * client certificate that verifies, else why says what is wrong. */
+int sl_rest_tls_load(sl_rest_t *r, const struct sl_config_s *c, char *err, size_t errlen);
+void sl_rest_tls_free(sl_rest_t *r);
+bool sl_rest_tls_client_ok(struct MHD_Connection *c, char *why, size_t whylen);
 
 /* The limit on an uploaded job library, the one a job can ship (SL_LIBRARY_MAX_BYTES). */
 size_t sl_rest_max_upload(void);

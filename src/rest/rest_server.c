@@ -208,12 +208,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *con_cls = x = begin(r, c, url, method);
         if (x == NULL)
             return MHD_NO;
-        if (!declared_too_large(c, x))
-            return MHD_YES;
-        x->answered = true;
+        char why[512];
         sl_rest_reply_t rep;
-        x->too_large = true;
-        too_large(x, &rep);
+        if (r->client_auth && !sl_rest_tls_client_ok(c, why, sizeof why)) {
+            sl_rest_error(&rep, MHD_HTTP_UNAUTHORIZED, "%s", why);
+        } else if (declared_too_large(c, x)) {
+            x->too_large = true;
+            too_large(x, &rep);
+        } else {
+            return MHD_YES;
+        }
+        x->answered = true; /* refused before the body is read */
         return send_reply(c, &rep);
     }
     if (*size) {
@@ -296,17 +301,24 @@ int sl_rest_start(const sl_config_t *config, sl_jobmanager_t *jm, sl_rest_t **ou
     struct sockaddr_in sa;
     int rc = bind_address(host, port, &sa, err, errlen);
     if (rc == 0)
+        rc = sl_rest_tls_load(r, config, err, errlen);
+    if (rc == 0)
         rc = sl_rest_jars_init(r, config, err, errlen);
     if (rc == 0) {
         err[0] = '\0';
         r->start_err = err;
         r->start_errlen = errlen;
-        r->mhd = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                                      MHD_USE_ERROR_LOG,
-                                  0, NULL, NULL, on_request, r, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+        unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
+                         (r->tls ? MHD_USE_TLS : 0);
+        struct MHD_OptionItem tls[] = {
+            {r->tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, r->tls_cert},
+            {MHD_OPTION_HTTPS_MEM_KEY, 0, r->tls_key},
+            {r->tls_trust ? MHD_OPTION_HTTPS_MEM_TRUST : MHD_OPTION_END, 0, r->tls_trust},
+            {MHD_OPTION_END, 0, NULL}};
+        r->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, r, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
                                   MHD_OPTION_NOTIFY_COMPLETED, on_completed, r, MHD_OPTION_CONNECTION_TIMEOUT,
                                   (unsigned)60, MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,
-                                  MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, r, MHD_OPTION_END);
+                                  MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, r, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
         if (r->mhd == NULL) {
             char why[512];
             snprintf(why, sizeof why, "%s", err[0] ? err : "libmicrohttpd could not start");
@@ -328,6 +340,7 @@ int sl_rest_start(const sl_config_t *config, sl_jobmanager_t *jm, sl_rest_t **ou
 }
 
 int sl_rest_port(const sl_rest_t *r) { return r->port; }
+const char *sl_rest_scheme(const sl_rest_t *r) { return r->tls ? "https" : "http"; }
 
 void sl_rest_stop(sl_rest_t *r) {
     if (r == NULL)
@@ -336,6 +349,7 @@ void sl_rest_stop(sl_rest_t *r) {
         MHD_stop_daemon(r->mhd);
     sl_rest_jars_cleanup(r);
     sl_rest_savepoints_cleanup(r);
+    sl_rest_tls_free(r);
     pthread_mutex_destroy(&r->run_mu);
     sl_free(r);
 }

@@ -23,7 +23,7 @@ fail() { echo "FAIL: $*"; tail -n 20 "$WORK/jm.err"; exit 1; }
 
 # start_jobmanager ARGS...: `sluice jobmanager --port 0 ARGS...` in the background, its output
 # in $WORK/jm.out and $WORK/jm.err; sets JM (its pid), PORT, JMADDR (127.0.0.1:PORT) and REST
-# (the base URL of its REST API, http://127.0.0.1:P/v1).
+# (the base URL of its REST API, http[s]://127.0.0.1:P/v1).
 start_jobmanager() {
     "$SLUICE" jobmanager --port 0 "$@" > "$WORK/jm.out" 2> "$WORK/jm.err" &
     JM=$!
@@ -40,7 +40,7 @@ start_jobmanager() {
     done
     PORT=$(sed -n 's/.*listening on [0-9.]*:\([0-9]*\) .*/\1/p' "$WORK/jm.out")
     JMADDR="127.0.0.1:$PORT"
-    REST="http://$(sed -n 's|REST API on http://\([0-9.:]*\)/v1|\1|p' "$WORK/jm.out")/v1"
+    REST=$(sed -n 's|REST API on \(https*://[0-9.:]*/v1\)|\1|p' "$WORK/jm.out")
 }
 
 # A JobManager whose local driver starts one TaskManager process per slot, quick to notice

@@ -4,7 +4,9 @@
 # that inherit the settings; Nexmark q5 at p=3 (RPC and remote channels all over mutual TLS)
 # gives the embedded run's result; the JobManager's log shows TLS connections; a CLI without
 # TLS, and one whose certificate comes from another CA, are refused with the reason, and the
-# cluster keeps running.
+# cluster keeps running. The REST API over HTTPS with client certificates
+# (security.ssl.rest.*): curl with the node's certificate is served, without one or with the
+# rogue CA's it is refused (401 with the reason), plain HTTP gets no answer.
 # usage: cluster_tls.sh SLUICE
 set -u
 SLUICE=$1
@@ -16,7 +18,9 @@ C="$WORK/certs"
 mkdir -p "$C"
 (
     cd "$C" || exit 1
+    # The address: HTTPS clients (curl) check it against the certificate.
     printf 'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth,clientAuth\n' > leaf.ext
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >> leaf.ext
     for ca in ca rogue-ca; do
         openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout $ca.key -out $ca.pem \
             -days 2 -subj /CN=$ca -addext basicConstraints=critical,CA:TRUE \
@@ -34,7 +38,10 @@ TLS="-D security.ssl.internal.enabled=true -D security.ssl.internal.keystore=$C/
      -D security.ssl.internal.key=$C/node.key -D security.ssl.internal.truststore=$C/ca.pem"
 
 # shellcheck disable=SC2086
-SLUICE_LOG=debug start_local_jobmanager -D resourcemanager.taskmanager-timeout=60s $TLS
+REST_TLS="-D security.ssl.rest.enabled=true -D security.ssl.rest.keystore=$C/node.pem -D security.ssl.rest.key=$C/node.key
+          -D security.ssl.rest.truststore=$C/ca.pem -D security.ssl.rest.authentication-enabled=true"
+# shellcheck disable=SC2086
+SLUICE_LOG=debug start_local_jobmanager -D resourcemanager.taskmanager-timeout=60s $TLS $REST_TLS
 
 # shellcheck disable=SC2086
 timeout 300 "$SLUICE" nexmark --query q5 --events 1000000 -p 3 --jobmanager "$JMADDR" $TLS \
@@ -60,6 +67,24 @@ grep -qi "tls" "$WORK/plain.err" || { cat "$WORK/plain.err"; fail "the plain cli
 grep -q " FINISHED " "$WORK/list.out" || fail "the finished job is not listed"
 echo "ok plain client refused ($(head -c 120 "$WORK/plain.err")), untrusted certificate refused" \
     "($(head -c 120 "$WORK/rogue.err")), TLS client served"
+
+# The REST API over HTTPS, client certificates required.
+case $REST in https://*) ;; *) fail "the REST API is not on HTTPS: $REST" ;; esac
+code=$(curl -s -o "$WORK/rest.json" -w '%{http_code}' --cacert "$C/ca.pem" --cert "$C/node.pem" --key "$C/node.key" \
+    "$REST/jobs/overview")
+[ "$code" = 200 ] && grep -q '"state":"FINISHED"' "$WORK/rest.json" ||
+    fail "HTTPS with a trusted client certificate: $code $(cat "$WORK/rest.json")"
+code=$(curl -s -o "$WORK/rest.json" -w '%{http_code}' --cacert "$C/ca.pem" "$REST/overview")
+[ "$code" = 401 ] && grep -q "client certificate is required" "$WORK/rest.json" ||
+    fail "HTTPS without a client certificate: $code $(cat "$WORK/rest.json")"
+code=$(curl -s -o "$WORK/rest.json" -w '%{http_code}' --cacert "$C/ca.pem" --cert "$C/rogue.pem" \
+    --key "$C/rogue.key" "$REST/overview")
+[ "$code" = 401 ] && grep -q "client certificate refused" "$WORK/rest.json" ||
+    fail "HTTPS with the rogue CA's client certificate: $code $(cat "$WORK/rest.json")"
+curl -s -o /dev/null --max-time 5 "http${REST#https}/overview" && fail "plain HTTP was served on the HTTPS port"
+curl -s -o /dev/null --max-time 5 "$REST/overview" && fail "the server's certificate was trusted without the CA"
+echo "ok REST over HTTPS: trusted client served, no certificate and the rogue CA's refused (401:" \
+    "$(head -c 100 "$WORK/rest.json")), plain HTTP and an unverified server refused"
 
 kill "$JM"
 wait "$JM"
