@@ -315,10 +315,13 @@ int sl_rest_start(const sl_config_t *config, sl_jobmanager_t *jm, sl_rest_t **ou
             {MHD_OPTION_HTTPS_MEM_KEY, 0, r->tls_key},
             {r->tls_trust ? MHD_OPTION_HTTPS_MEM_TRUST : MHD_OPTION_END, 0, r->tls_trust},
             {MHD_OPTION_END, 0, NULL}};
-        r->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, r, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+        /* The logger first, or libmicrohttpd complains about it; the port is also passed on its
+         * own so that its messages name it. */
+        r->mhd = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, r, MHD_OPTION_EXTERNAL_LOGGER,
+                                  on_mhd_log, r, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
                                   MHD_OPTION_NOTIFY_COMPLETED, on_completed, r, MHD_OPTION_CONNECTION_TIMEOUT,
-                                  (unsigned)60, MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,
-                                  MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, r, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
+                                  (unsigned)60, MHD_OPTION_CONNECTION_LIMIT, (unsigned)64, MHD_OPTION_ARRAY, tls,
+                                  MHD_OPTION_END);
         if (r->mhd == NULL) {
             char why[512];
             snprintf(why, sizeof why, "%s", err[0] ? err : "libmicrohttpd could not start");

@@ -140,6 +140,14 @@ expect_fail savepoint-unreachable "connect to 127.0.0.1:1 failed" "$SLUICE" save
 expect_fail cluster-bad-target "--target must be local or slurm" "$SLUICE" nexmark --query q5 --events 10 --target yarn
 expect_fail jm-bad-driver "resourcemanager.driver" "$SLUICE" jobmanager --port 0 -D resourcemanager.driver=yarn
 expect_fail jm-bad-host "cannot listen on" "$SLUICE" jobmanager --host 203.0.113.77 --port 0
+expect_fail jm-rest-bad-address "rest.bind-address 'no.such.host.invalid'" "$SLUICE" jobmanager --port 0 \
+    -D rest.bind-address=no.such.host.invalid
+expect_fail jm-rest-tls-no-keystore "security.ssl.rest.keystore is required" "$SLUICE" jobmanager --port 0 \
+    -D security.ssl.rest.enabled=true
+printf 'not a pem\n' > "$WORK/bad.pem"
+expect_fail jm-rest-tls-bad-pem "security.ssl.rest.keystore $WORK/bad.pem: not a PEM file" "$SLUICE" jobmanager \
+    --port 0 -D security.ssl.rest.enabled=true -D security.ssl.rest.keystore="$WORK/bad.pem" \
+    -D security.ssl.rest.key="$WORK/bad.pem"
 # A port in use: a JobManager takes one, a second is refused naming it.
 "$SLUICE" jobmanager --port 0 > "$WORK/jm.out" 2> "$WORK/jm.err" &
 jm=$!
@@ -150,6 +158,9 @@ if [ -n "$port" ]; then
     expect_fail jm-port-in-use "address already in use" "$SLUICE" jobmanager --port "$port"
     expect_fail tm-wrong-secret "wrong shared secret" env SLUICE_SECRET=other "$SLUICE" taskmanager \
         --jobmanager "127.0.0.1:$port"
+    rest=$(sed -n 's|REST API on http://[0-9.]*:\([0-9]*\)/v1|\1|p' "$WORK/jm.out")
+    expect_fail jm-rest-port-in-use "cannot serve REST on 127.0.0.1:$rest: .*in use" "$SLUICE" jobmanager --port 0 \
+        -D rest.port="$rest"
 else
     echo "FAIL jobmanager did not start:"; cat "$WORK/jm.err"; fails=$((fails + 1))
 fi
