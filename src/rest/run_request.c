@@ -92,24 +92,35 @@ static int parse_options(json_t *body, struct sl_config_s *c, char *err, size_t 
     return sp ? set_option(c, "execution.savepoint.path", sp, err, errlen) : 0;
 }
 
-int sl_rest_run_request_parse(const uint8_t *body, size_t len, const char *library, struct sl_config_s *c,
-                              sl_rest_run_request_t *out, char *err, size_t errlen) {
-    memset(out, 0, sizeof *out);
-    out->argv[out->argc++] = (char *)library;
-    if (len == 0)
-        return 0;
+/* The body as a JSON object; errors name the line and column of bad JSON. */
+static int load_object(const uint8_t *body, size_t len, json_t **out, char *err, size_t errlen) {
     json_error_t e;
     json_t *doc = json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES, &e);
     if (doc == NULL) {
         snprintf(err, errlen, "request body is not JSON: line %d, column %d: %s", e.line, e.column, e.text);
         return SL_EINVAL;
     }
-    out->doc = doc;
     if (!json_is_object(doc)) {
+        json_decref(doc);
         snprintf(err, errlen, "request body must be a JSON object");
         return SL_EINVAL;
     }
-    int rc = parse_args(doc, out, err, errlen);
+    *out = doc;
+    return 0;
+}
+
+int sl_rest_run_request_parse(const uint8_t *body, size_t len, const char *library, struct sl_config_s *c,
+                              sl_rest_run_request_t *out, char *err, size_t errlen) {
+    memset(out, 0, sizeof *out);
+    out->argv[out->argc++] = (char *)library;
+    if (len == 0)
+        return 0;
+    json_t *doc;
+    int rc = load_object(body, len, &doc, err, errlen);
+    if (rc)
+        return rc;
+    out->doc = doc;
+    rc = parse_args(doc, out, err, errlen);
     if (rc == 0)
         rc = parse_options(doc, c, err, errlen);
     out->argv[out->argc] = NULL;
@@ -131,21 +142,15 @@ int sl_rest_savepoint_request_parse(const uint8_t *body, size_t len, bool stop_f
     *stop = stop_form;
     if (len == 0)
         return 0;
-    json_error_t e;
-    json_t *doc = json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES, &e);
-    if (doc == NULL) {
-        snprintf(err, errlen, "request body is not JSON: line %d, column %d: %s", e.line, e.column, e.text);
-        return SL_EINVAL;
-    }
+    json_t *doc;
+    int rc = load_object(body, len, &doc, err, errlen);
+    if (rc)
+        return rc;
     const char *dir_key = stop_form ? "targetDirectory" : "target-directory";
     json_t *d = json_object_get(doc, dir_key);
     json_t *flag = json_object_get(doc, stop_form ? "drain" : "cancel-job");
-    int rc = 0;
-    if (!json_is_object(doc)) {
-        snprintf(err, errlen, "request body must be a JSON object");
-        rc = SL_EINVAL;
-    } else if (d && !json_is_null(d) &&
-               (!json_is_string(d) || json_string_value(d)[0] != '/' || strlen(json_string_value(d)) >= dirlen)) {
+    if (d && !json_is_null(d) &&
+        (!json_is_string(d) || json_string_value(d)[0] != '/' || strlen(json_string_value(d)) >= dirlen)) {
         snprintf(err, errlen, "%s must be an absolute path (the JobManager resolves it)", dir_key);
         rc = SL_EINVAL;
     } else if (flag && !json_is_boolean(flag)) {
