@@ -17,6 +17,7 @@
 #include "core/assert.h"
 #include "core/log.h"
 #include "core/mailbox.h"
+#include "core/orphan_dirs.h"
 
 struct sl_library_entry_s {
     uint8_t sha256[SL_LIBRARY_SHA256_LEN];
@@ -83,6 +84,8 @@ static int write_all(int fd, const uint8_t *p, size_t len) {
 static int write_file(sl_library_cache_t *c, sl_library_entry_t *e, const char *name, const void *bytes, size_t len,
                       char *err, size_t errlen) {
     if (c->dir[0] == '\0') {
+        /* TaskManagers killed with SIGKILL could not clean up: their copies go now. */
+        sl_remove_orphan_dirs(c->parent, "sluice-tm-");
         char tmpl[sizeof c->dir];
         snprintf(tmpl, sizeof tmpl, "%s/sluice-tm-%ld-XXXXXX", c->parent, (long)getpid());
         if (mkdtemp(tmpl) == NULL) { /* mode 0700 */

@@ -14,7 +14,8 @@
  * An entry without references lingers for `linger_ms` (restarts of a job deploy the same
  * library again moments later), then sl_library_cache_sweep removes its file; with linger 0
  * the file goes at the last close. sl_library_cache_destroy removes every file and the
- * directory (TaskManager exit). Entries, counts and the directory are guarded by one mutex:
+ * directory (TaskManager exit); directories of TaskManagers killed before that are removed by
+ * the next cache that creates its own directory in the same parent (core/orphan_dirs.h). Entries, counts and the directory are guarded by one mutex:
  * every function may be called from any thread. Errors are returned with a message naming
  * the library; the cache stays usable. */
 #ifndef SL_MINICLUSTER_LIBRARY_CACHE_H

@@ -26,6 +26,7 @@
 #include "core/bytes.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "core/orphan_dirs.h"
 #include "graph/job_package.h"
 #include "rest/run_request.h"
 
@@ -53,9 +54,11 @@ int sl_rest_jars_init(sl_rest_t *r, const sl_config_t *config, char *err, size_t
         return 0;
     }
     const char *tmp = getenv("TMPDIR");
+    tmp = tmp && tmp[0] ? tmp : "/tmp";
+    sl_remove_orphan_dirs(tmp, "sluice-web-"); /* of JobManagers killed with SIGKILL */
     char hex[17];
     random_hex(hex, 8);
-    snprintf(r->upload_dir, sizeof r->upload_dir, "%s/sluice-web-%s", tmp && tmp[0] ? tmp : "/tmp", hex);
+    snprintf(r->upload_dir, sizeof r->upload_dir, "%s/sluice-web-%ld-%s", tmp, (long)getpid(), hex);
     if (mkdir(r->upload_dir, 0700) != 0) {
         snprintf(err, errlen, "cannot create the upload directory %s: %s", r->upload_dir, strerror(errno));
         return SL_EIO;
