@@ -15,6 +15,7 @@
 struct MHD_Daemon;
 typedef struct sl_rest_trigger_s sl_rest_trigger_t;
 struct MHD_Connection;
+struct MHD_Response;
 
 struct sl_rest_s {
     struct MHD_Daemon *mhd;
@@ -57,6 +58,9 @@ void sl_rest_error(sl_rest_reply_t *out, unsigned status, const char *fmt, ...) 
 /* Route handlers: true when the path is theirs (out filled). */
 bool sl_rest_jobs_route(sl_rest_t *r, const sl_rest_req_t *q, sl_rest_reply_t *out);
 bool sl_rest_jars_route(sl_rest_t *r, const sl_rest_req_t *q, sl_rest_reply_t *out);
+/* The web monitor's page (rest_web.c) at GET / and /index.html: true with *out set (NULL when
+ * out of memory). */
+bool sl_rest_web_route(const sl_rest_req_t *q, struct MHD_Response **out, unsigned *status);
 /* /jobs/:id/savepoints..., /jobs/:id/stop: `sub` is what follows the job's id. */
 bool sl_rest_savepoints_route(sl_rest_t *r, const sl_rest_req_t *q, const char *job, const char *sub,
                               sl_rest_reply_t *out);

@@ -233,6 +233,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         close(x->fd);
         x->fd = -1;
     }
+    if (!x->upload && !x->too_large) {
+        sl_rest_req_t q = {.conn = c, .method = method, .path = x->path};
+        struct MHD_Response *page = NULL;
+        unsigned status;
+        if (sl_rest_web_route(&q, &page, &status)) {
+            if (page == NULL)
+                return MHD_NO;
+            enum MHD_Result ok = MHD_queue_response(c, status, page);
+            MHD_destroy_response(page);
+            return ok;
+        }
+    }
     sl_rest_reply_t rep = {0};
     route(r, x, c, method, &rep);
     if (rep.body == NULL)

@@ -47,7 +47,10 @@ SLUICE_LOG=info start_local_jobmanager -D resourcemanager.taskmanager-timeout=20
 expect 200 '"jobs-running":0' GET /overview
 jq -e '.taskmanagers == 0 and ."slots-available" == 0' "$WORK/body.json" > /dev/null || fail "overview: $(cat "$WORK/body.json")"
 expect 200 '"jobs":\[\]' GET /jobs
-echo "ok GET /v1/overview and /v1/jobs on an empty cluster"
+code=$(curl -s -o "$WORK/index.html" -w '%{http_code} %{content_type}' "${REST%/v1}/")
+[ "$code" = "200 text/html; charset=utf-8" ] && grep -q "<title>Sluice JobManager</title>" "$WORK/index.html" &&
+    grep -q "fetch('/v1/jobs/overview')" "$WORK/index.html" || fail "the web monitor page: $code"
+echo "ok GET /v1/overview and /v1/jobs on an empty cluster; the web monitor page at /"
 
 # 2. Upload (multipart field "jarfile", and a raw body) and list.
 expect 200 '"status":"success"' POST /jars/upload -F "jarfile=@$SENSOR"
