@@ -206,6 +206,8 @@ int sl_net_import(sl_net_t *net, const char *host, int port, const char *peer_id
     int credit = atomic_load(&ch->credit);
     if (credit < 1 || (uint32_t)credit > pool->nbuffers)
         return SL_EINVAL;
+    if (pool->nbuffers && pool->buffers[0].cap > net->cfg.max_buffer)
+        return SL_EINVAL;
     sl_net_channel_t *c = sl_calloc(1, sizeof *c);
     if (!c)
         return SL_ENOMEM;
