@@ -5,8 +5,8 @@
  * channel's state. Other threads reach it two ways, both through one uv_async_t: blocking
  * operations (export, import, close, stop) are queued under `mu` and run on the loop
  * (sl__net_run); data-path wake-ups come from the service's mailbox, whose notify hook sends
- * the async whenever a producer queues a buffer into an exported channel or a consumer
- * returns credit to an imported one. The async callback then runs queued operations, announces
+ * the async when an exported channel goes from drained to non-empty, or a consumer returns the
+ * first credit since the last announcement to an imported one (channel.h). The async callback then runs queued operations, announces
  * returned credit and drains exported channels as far as remote credit allows. Frames queued
  * in any callback are submitted per connection in one write by the prepare and check handles
  * (net_conn.c, "Writes are batched"). */
