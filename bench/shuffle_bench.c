@@ -1,16 +1,21 @@
 /* Data-plane benchmark: a keyBy (hash) exchange between two processes on loopback. Process A
  * (forked) writes 100-byte rows with sl_record_writer into C remote channels; process B
- * reads them with sl_record_reader. Prints throughput (MB/s, records/s) with 32 KiB
- * segments next to iperf3 on loopback measured in the same run, and latency p50/p99 at 50%
- * of the measured maximum rate with buffer timeout 0 (flush per record) and 10 ms. Rows
- * carry their CLOCK_MONOTONIC send time (same machine). Prints figures; never fails on time.
- * usage: [SL_BENCH_TLS=DIR] shuffle_bench [SECONDS=5] [CHANNELS=4] */
+ * reads them with sl_record_reader. Prints throughput (MB/s, records/s, and the CPU time both
+ * processes spent per MB, which is less at the mercy of other load on a shared machine) for
+ * each segment size, next to iperf3 on loopback measured in the same run, and latency p50/p99
+ * at 50% of the measured maximum rate with buffer timeout 0 (flush per record) and 10 ms
+ * (first segment size). Rows carry their CLOCK_MONOTONIC send time (same machine); the
+ * maximum-rate phases read the clock once per 256 rows, so the bench's own clock reads stay
+ * out of the figure. Prints figures; never fails on time.
+ * usage: [SL_BENCH_TLS=DIR] shuffle_bench [SECONDS=5] [CHANNELS=4] [SEGMENTS_KIB=32,64,128] [MODE=all|max]
+ * MODE max runs only the maximum-rate phases (no iperf3, no latency), for perf stat/record. */
 #include <sluice/error.h>
 
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -22,11 +27,11 @@
 
 #include "bench_tls.h"
 
-#define SEGMENT (32u * 1024u)
 #define CREDIT 4u
 #define ROW_BYTES 100u
 #define MAXCH 16
 #define SECRET "bench-secret"
+#define MAXSEG 8
 
 static sl_tls_ctx_t *g_tls;
 
@@ -36,6 +41,7 @@ typedef struct {
     double rate;      /* records/s; 0 = as fast as possible */
     int timeout_ms;   /* -1 = flush when full, 0 = every record, else every timeout_ms */
     uint32_t channels;
+    uint32_t segment; /* bytes */
 } phase_t;
 
 static int64_t now_ns(void) {
@@ -87,8 +93,12 @@ static int produce(sl_record_writer_t *w, const phase_t *ph) {
     sl_row_t probe;
     int rc = sl_row_builder_finish(&b, &probe);
     uint32_t padlen = probe.len < ROW_BYTES ? ROW_BYTES - probe.len : 0;
+    int64_t t = start;
     for (int64_t i = 0; rc == 0; i++) {
-        int64_t t = now_ns();
+        /* At full speed the clock is read once per 256 rows (the send time is only used by
+         * the latency phases, which pace every row anyway). */
+        if (ph->rate > 0 || (i & 255) == 0)
+            t = now_ns();
         if ((i & 255) == 0 && t >= end)
             break;
         if (ph->rate > 0) {
@@ -125,7 +135,7 @@ static void run_producer(const phase_t *ph, int port_fd, int done_fd) {
     static sl_channel_t ch[MAXCH];
     sl_channel_t *chp[MAXCH];
     sl_net_channel_t *h[MAXCH];
-    sl_network_memory_init(&nm, 64u << 20, SEGMENT);
+    sl_network_memory_init(&nm, 64u << 20, ph->segment);
     sl_mailbox_init(&mb);
     for (uint32_t i = 0; i < ph->channels; i++) {
         sl_channel_init(&ch[i], CREDIT, &mb, sl_net_mailbox(net), 0, i);
@@ -161,6 +171,7 @@ typedef struct {
     int64_t *lat;
     size_t nlat, cap_lat;
     int errors;
+    double cpu_s; /* user + system time of both processes */
 } result_t;
 
 static void on_buffer(sl_record_reader_t *rd, sl_buffer_t *buf, result_t *res) {
@@ -183,7 +194,7 @@ static void consume(sl_net_t *net, int port, const phase_t *ph, result_t *res) {
     sl_buffer_pool_t *pool[MAXCH];
     sl_net_channel_t *h[MAXCH];
     static sl_record_reader_t rd[MAXCH];
-    sl_network_memory_init(&nm, 64u << 20, SEGMENT);
+    sl_network_memory_init(&nm, 64u << 20, ph->segment);
     sl_mailbox_init(&mb);
     for (uint32_t i = 0; i < ph->channels; i++) {
         sl_buffer_pool_create(&nm, CREDIT, &pool[i]);
@@ -228,7 +239,17 @@ static void consume(sl_net_t *net, int port, const phase_t *ph, result_t *res) {
     sl_network_memory_destroy(&nm);
 }
 
+static double tv_s(struct timeval tv) {
+    return (double)tv.tv_sec + tv.tv_usec / 1e6;
+}
+
+static double rusage_s(const struct rusage *ru) {
+    return tv_s(ru->ru_utime) + tv_s(ru->ru_stime);
+}
+
 static void run_phase(const phase_t *ph, result_t *res) {
+    struct rusage self0, self1, child;
+    getrusage(RUSAGE_SELF, &self0);
     int port_pipe[2], done_pipe[2];
     if (pipe(port_pipe) || pipe(done_pipe))
         exit(1);
@@ -248,10 +269,11 @@ static void run_phase(const phase_t *ph, result_t *res) {
     if (write(done_pipe[1], "x", 1) != 1)
         res->errors++;
     int status;
-    waitpid(pid, &status, 0);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    if (wait4(pid, &status, 0, &child) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
         res->errors++;
     sl_net_destroy(net);
+    getrusage(RUSAGE_SELF, &self1);
+    res->cpu_s = rusage_s(&self1) - rusage_s(&self0) + rusage_s(&child);
     close(port_pipe[0]);
     close(done_pipe[1]);
 }
@@ -301,45 +323,78 @@ static void print_latency(const char *name, result_t *r, double rate) {
            r->lat[r->nlat / 2] / 1e3, r->lat[r->nlat * 99 / 100] / 1e3, r->nlat, r->errors ? ", ERRORS" : "");
 }
 
+static uint32_t parse_segments(const char *arg, uint32_t *kib) {
+    uint32_t n = 0;
+    for (const char *p = arg; *p && n < MAXSEG;) {
+        char *endp;
+        unsigned long v = strtoul(p, &endp, 10);
+        if (endp == p || v < 1 || v > 1024) {
+            fprintf(stderr, "shuffle_bench: segment sizes are KiB in 1..1024, comma separated: %s\n", arg);
+            exit(2);
+        }
+        kib[n++] = (uint32_t)v;
+        p = *endp == ',' ? endp + 1 : endp;
+    }
+    return n;
+}
+
+static double elapsed_s(const result_t *r) {
+    return (r->last_ns - r->first_ns) / 1e9;
+}
+
 int main(int argc, char **argv) {
     double seconds = argc > 1 ? atof(argv[1]) : 5;
     uint32_t channels = argc > 2 ? (uint32_t)atoi(argv[2]) : 4;
     if (channels < 1 || channels > MAXCH)
         channels = 4;
+    uint32_t kib[MAXSEG];
+    uint32_t nseg = parse_segments(argc > 3 ? argv[3] : "32,64,128", kib);
+    int max_only = argc > 4 && strcmp(argv[4], "max") == 0;
     sl_log_set_level(SL_LOG_WARN);
     signal(SIGPIPE, SIG_IGN);
     g_tls = bench_tls();
 
-    phase_t max = {.seconds = seconds, .rate = 0, .timeout_ms = -1, .channels = channels};
-    result_t r = {0};
-    run_phase(&max, &r);
-    double el = (r.last_ns - r.first_ns) / 1e9;
-    double bps = r.bytes / el, rps = r.records / el;
+    double bps[MAXSEG];
+    printf("shuffle: %u channels, %u-byte rows, credit %u, %.0f s per phase%s\n", channels, ROW_BYTES, CREDIT,
+           seconds, g_tls ? ", TLS" : "");
+    for (uint32_t k = 0; k < nseg; k++) {
+        phase_t max = {.seconds = seconds, .channels = channels, .timeout_ms = -1, .segment = kib[k] * 1024u};
+        result_t r = {0};
+        run_phase(&max, &r);
+        bps[k] = r.bytes / elapsed_s(&r);
+        char name[64];
+        snprintf(name, sizeof name, "keyBy exchange, %u KiB segments", kib[k]);
+        printf("%-34s %8.1f MB/s  %11.0f records/s  %6.3f ms CPU/MB%s\n", name, bps[k] / 1e6,
+               r.records / elapsed_s(&r), r.cpu_s * 1e3 / (r.bytes / 1e6), r.errors ? "  ERRORS" : "");
+    }
+    if (max_only)
+        return 0;
     double iperf = iperf3_bytes_per_s();
-    printf("shuffle: %u channels, %u-byte rows, %u KiB segments, credit %u, %.0f s%s\n", channels, ROW_BYTES,
-           SEGMENT / 1024, CREDIT, seconds, g_tls ? ", TLS" : "");
-    printf("%-34s %8.1f MB/s  %11.0f records/s%s\n", "sluice keyBy exchange (max)", bps / 1e6, rps,
-           r.errors ? "  ERRORS" : "");
     printf("%-34s %8.1f MB/s\n", "iperf3 loopback (same run)", iperf / 1e6);
-    if (iperf > 0)
-        printf("%-34s %8.1f %%\n", "ratio sluice / iperf3", 100.0 * bps / iperf);
+    for (uint32_t k = 0; iperf > 0 && k < nseg; k++) {
+        char name[64];
+        snprintf(name, sizeof name, "ratio to iperf3, %u KiB segments", kib[k]);
+        printf("%-34s %8.1f %%\n", name, 100.0 * bps[k] / iperf);
+    }
 
     /* Latency at 50% of the maximum rate of the same flush policy, measured just before. */
     int timeouts[2] = {0, 10};
     for (int k = 0; k < 2; k++) {
-        phase_t mp = {.seconds = 2, .rate = 0, .timeout_ms = timeouts[k], .channels = channels};
+        phase_t mp = {.seconds = 2, .rate = 0, .timeout_ms = timeouts[k], .channels = channels,
+                      .segment = kib[0] * 1024u};
         result_t mr = {0};
         run_phase(&mp, &mr);
-        double mrate = mr.records / ((mr.last_ns - mr.first_ns) / 1e9);
-        phase_t ph = {.seconds = 3, .rate = mrate / 2, .timeout_ms = timeouts[k], .channels = channels};
+        double mrate = mr.records / elapsed_s(&mr);
+        phase_t ph = mp;
+        ph.seconds = 3;
+        ph.rate = mrate / 2;
         result_t lr = {0};
         lr.cap_lat = (size_t)(ph.rate * ph.seconds) + 1024;
         lr.lat = malloc(lr.cap_lat * sizeof *lr.lat);
         run_phase(&ph, &lr);
         char name[64];
         snprintf(name, sizeof name, "buffer timeout %d ms: max", timeouts[k]);
-        printf("%-34s %8.1f MB/s  %11.0f records/s\n", name, mr.bytes / ((mr.last_ns - mr.first_ns) / 1e9) / 1e6,
-               mrate);
+        printf("%-34s %8.1f MB/s  %11.0f records/s\n", name, mr.bytes / elapsed_s(&mr) / 1e6, mrate);
         snprintf(name, sizeof name, "buffer timeout %d ms: latency", timeouts[k]);
         print_latency(name, &lr, ph.rate);
         free(lr.lat);

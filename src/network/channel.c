@@ -22,6 +22,7 @@ int sl_channel_init(sl_channel_t *c, uint32_t credit, sl_mailbox_t *producer, sl
     }
     atomic_init(&c->credit, (int)credit);
     atomic_init(&c->buffers_sent, 0);
+    atomic_init(&c->credit_news, false);
     c->producer = producer;
     c->consumer = consumer;
     c->input = input;
@@ -119,10 +120,38 @@ int sl_channel_poll(sl_channel_t *c, sl_channel_entry_t *e) {
     return got;
 }
 
+int sl_channel_take(sl_channel_t *c, sl_channel_entry_t *e) {
+    int got = 0;
+    pthread_mutex_lock(&c->mu);
+    if (c->len) {
+        *e = c->q[c->head];
+        c->head = (c->head + 1) & (c->cap - 1);
+        c->len--;
+        got = 1;
+    }
+    /* Left non-empty, the channel stays marked: the producer's next sends need not wake a
+     * consumer that is still draining it, or holding an entry until it may send it. */
+    if (c->len == 0)
+        c->in_ready_queue = false;
+    pthread_mutex_unlock(&c->mu);
+    return got;
+}
+
 void sl_channel_release(sl_channel_t *c, sl_buffer_t *buf) {
     sl_buffer_recycle(buf);
-    atomic_fetch_add_explicit(&c->credit, 1, memory_order_acq_rel);
-    sl_mailbox_wake(c->producer);
+    /* seq_cst with the flag below and in sl_channel_credit_ack: a producer that acked before
+     * this increment reads it, or finds the flag set and is woken. */
+    int before = atomic_fetch_add(&c->credit, 1);
+    bool wake = before <= 0; /* a producer waits only for exhausted credit (record_writer.c) */
+    if (c->credit_watch && !atomic_exchange(&c->credit_news, true))
+        wake = true;
+    if (wake)
+        sl_mailbox_wake(c->producer);
+}
+
+int sl_channel_credit_ack(sl_channel_t *c) {
+    atomic_store(&c->credit_news, false);
+    return atomic_load(&c->credit);
 }
 
 uint32_t sl_channel_backlog(sl_channel_t *c) {

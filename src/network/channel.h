@@ -10,7 +10,14 @@
  *
  * Thread: the producer thread calls send/event, the consumer thread calls poll/release;
  * `mu` guards the queue. The in-process channel hands buffers over without copying; the TCP
- * channel (a later transport) keeps the same credit protocol on the wire. */
+ * channel (net.h) keeps the same credit protocol on the wire.
+ *
+ * Wake-ups are edge-triggered, because on a 2-core machine a futex or eventfd wake-up costs as
+ * much as moving a buffer: the consumer's mailbox hears of a channel when it goes from empty
+ * (or drained by sl_channel_take) to non-empty, and the producer's mailbox hears of returned
+ * credit only when the credit was exhausted (the only time a producer waits for it), unless
+ * the producer is a network thread that announces every returned credit to a remote peer
+ * (`credit_watch`): then once per sl_channel_credit_ack. */
 #ifndef SL_NETWORK_CHANNEL_H
 #define SL_NETWORK_CHANNEL_H
 
@@ -42,12 +49,16 @@ typedef struct sl_channel_s {
     uint32_t cap;
     uint32_t head;
     uint32_t len;
-    bool in_ready_queue; /* already pushed to the consumer's mailbox */
+    bool in_ready_queue; /* already pushed to the consumer's mailbox (or being drained by take) */
     atomic_int credit;
     sl_mailbox_t *consumer; /* woken when the channel becomes non-empty */
     sl_mailbox_t *producer; /* woken when credit comes back */
     uint32_t input;         /* consumer input index (0/1) */
     uint32_t index;         /* position among all input channels of the consumer task */
+    /* Set before the channel is shared: every returned credit wakes the producer once, until
+     * it calls sl_channel_credit_ack (a network thread forwarding credit to a remote peer). */
+    bool credit_watch;
+    atomic_bool credit_news; /* credit returned since the producer's last ack */
     /* Consumer-side view, touched only by the consumer thread. */
     int64_t watermark;
     bool idle;
@@ -78,8 +89,18 @@ const char *sl_channel_failure(sl_channel_t *c);
 /* Consumer: pops the next entry; returns 1, or 0 when empty. When the channel is left
  * non-empty it stays in the consumer's ready queue. */
 int sl_channel_poll(sl_channel_t *c, sl_channel_entry_t *e);
-/* Consumer: a data buffer was fully processed: recycle it and return one credit. */
+/* Consumer, for an owner that tracks its channels itself instead of through the mailbox's
+ * ready queue (the network thread): pops like sl_channel_poll but never re-queues the channel.
+ * The consumer is notified again only after a take (or poll) found or left it empty, so the
+ * caller must keep taking until it gets 0, or remember the channel is non-empty. */
+int sl_channel_take(sl_channel_t *c, sl_channel_entry_t *e);
+/* Consumer: a data buffer was fully processed: recycle it and return one credit. Wakes the
+ * producer only when it may be waiting: credit was exhausted, or credit_watch is set and no
+ * credit was returned since its last sl_channel_credit_ack. */
 void sl_channel_release(sl_channel_t *c, sl_buffer_t *buf);
+/* Producer with credit_watch: acknowledges the credit returned so far and returns the current
+ * credit; the next release wakes the producer again. */
+int sl_channel_credit_ack(sl_channel_t *c);
 /* Number of queued entries (backlog), for metrics. */
 uint32_t sl_channel_backlog(sl_channel_t *c);
 

@@ -37,7 +37,7 @@ typedef struct sl_net_config_s {
     const char *host;            /* listen address (numeric IPv4/IPv6); NULL = 127.0.0.1 */
     int port;                    /* 0 = an ephemeral port, see sl_net_port */
     uint32_t protocol_version;   /* 0 = SL_NET_PROTOCOL_VERSION (other values: tests) */
-    uint32_t max_buffer;         /* largest BUFFER frame accepted; 0 = 1 MiB */
+    uint32_t max_buffer;         /* largest BUFFER frame accepted; 0 = 1 MiB (imports' segments must fit) */
     uint32_t connect_timeout_ms; /* TCP connect + handshake deadline; 0 = 10000 */
     /* Optional TLS (rpc/tls.h): mutual TLS on every connection, the shared-secret handshake
      * inside it. Borrowed: the service keeps its own reference. NULL = the process default
@@ -53,6 +53,7 @@ typedef struct sl_net_stats_s {
     uint64_t refused;          /* incoming connections refused or dropped for a protocol error */
     uint64_t buffers_out, buffers_in;
     uint64_t bytes_out, bytes_in; /* BUFFER payload bytes */
+    uint64_t writes;              /* socket writes (uv_write) submitted: frames go out in batches */
 } sl_net_stats_t;
 
 /* Starts the network thread and listens. On failure `err` says why (e.g. "cannot listen on
@@ -87,8 +88,9 @@ int sl_net_export(sl_net_t *net, uint64_t channel_id, sl_channel_t *ch, sl_net_c
  * so the receive memory is bounded by it. Buffers the consumer task releases with
  * sl_channel_release are announced back as credit. The sum of the initial credits of the
  * channels sharing a pool must not exceed its size.
- * Errors: SL_EINVAL, SL_EEXIST, SL_ECANCELED, SL_ENOMEM; connection failures come later,
- * per channel (sl_net_channel_error). */
+ * Errors: SL_EINVAL (also: the pool's segments are larger than max_buffer, so full buffers
+ * would be refused by this service's own decoder), SL_EEXIST, SL_ECANCELED, SL_ENOMEM;
+ * connection failures come later, per channel (sl_net_channel_error). */
 int sl_net_import(sl_net_t *net, const char *host, int port, const char *peer_id, uint64_t channel_id,
                   sl_channel_t *ch, sl_buffer_pool_t *pool, sl_net_channel_t **out);
 

@@ -6,8 +6,19 @@
  * DESIGN. Reads never take more than the decoder wants for the current part (sl_net_decoder_
  * want), so a read never mixes a frame header with payload bytes: once a BUFFER header is
  * parsed, the next reads land in the network buffer that will be handed to the consumer, and
- * the records are never copied on the way. The cost is one extra read(2) per frame header,
- * which is small next to a 32 KiB payload. */
+ * the records are never copied on the way. A payload's last read also asks for up to
+ * SL_NET_READ_AHEAD bytes more, into the segment's slack (a segment is rarely filled to the
+ * byte), so the next frame's header usually comes with it; those few bytes are copied out
+ * before the buffer goes to its consumer. Outside payloads, reads ask for SL_NET_HEADER_READ
+ * bytes, so runs of control frames (ADD_CREDIT, EVENT) cost one read(2), and payload bytes that
+ * come along are copied into the pool buffer (at most a few hundred per frame).
+ *
+ * Writes are batched per connection: frames queued while the loop handles one round of
+ * callbacks (a wake-up that drains exported channels, a read that brings credit) go out in
+ * one uv_write, BUFFER frames still as the producer's buffer itself (an iovec each). The
+ * service's prepare and check handles submit open batches, so nothing waits past the loop
+ * iteration that queued it: batching saves syscalls, never adds latency. A backpressured
+ * channel queues nothing (it has no credit), so it cannot hold a batch up. */
 #include "network/net_internal.h"
 
 #include <stdio.h>
@@ -21,14 +32,27 @@
 /* How long a refused peer gets to read our ERROR frame before the socket is closed anyway. */
 #define REFUSE_FLUSH_MS 2000
 
+/* One uv_write: frames in queue order. Headers and control frames are packed into `arena`
+ * (adjacent ones share an iovec); BUFFER payloads are iovecs pointing at the producer's
+ * buffers, which go back to their channels when the write completes or is cancelled. */
 typedef struct {
+    sl_net_channel_t *ex;
+    sl_buffer_t *buf;
+} batch_buffer_t;
+
+struct sl_net_batch_s {
     uv_write_t req;
     sl_net_conn_t *conn;
-    sl_net_channel_t *ex; /* BUFFER frames: the exported channel the buffer goes back to */
-    sl_buffer_t *buf;
-    uint8_t *cipher; /* TLS: the encrypted frame actually written, freed with the request */
-    uint8_t frame[SL_NET_FRAME_HEADER + SL_NET_MAX_CONTROL];
-} write_req_t;
+    sl_net_batch_t *next_spare;
+    uint8_t *cipher; /* TLS: the encrypted batch actually written, released with the request */
+    uint32_t niov;
+    uint32_t nbuf;
+    uint32_t arena_len;
+    size_t bytes;
+    uv_buf_t iov[SL_NET_BATCH_IOV];
+    batch_buffer_t bufs[SL_NET_BATCH_FRAMES];
+    uint8_t arena[SL_NET_BATCH_ARENA];
+};
 
 void sl__net_conn_describe(const sl_net_conn_t *c, char *buf, size_t len) {
     snprintf(buf, len, "TaskManager %s at %s", c->peer_id[0] ? c->peer_id : "(unknown)", c->peer_addr);
@@ -76,9 +100,16 @@ int sl__net_conn_new(sl_net_t *net, int is_client, sl_net_conn_t **out) {
 
 /* ---- closing ---- */
 
+static void batch_cancel(sl_net_conn_t *c);
+
 static void handle_closed(uv_handle_t *h) {
     sl_net_conn_t *c = h->data;
     if (--c->handles_open == 0) {
+        while (c->spare) {
+            sl_net_batch_t *b = c->spare;
+            c->spare = b->next_spare;
+            sl_free(b);
+        }
         sl_tls_destroy(c->tls);
         sl_free(c);
     }
@@ -87,6 +118,8 @@ static void handle_closed(uv_handle_t *h) {
 static void close_handles(sl_net_conn_t *c) {
     if (c->handles_closing)
         return;
+    /* Frames never submitted are dropped like writes the close cancels. */
+    batch_cancel(c);
     c->handles_closing = 1;
     uv_close((uv_handle_t *)&c->tcp, handle_closed);
     uv_close((uv_handle_t *)&c->timer, handle_closed);
@@ -183,6 +216,12 @@ void sl__net_conn_refuse(sl_net_conn_t *c, int code, const char *reason) {
     sl_net_put_u32(p, (uint32_t)code);
     memcpy(p + 4, reason, mlen);
     int rc = sl__net_conn_send(c, SL_NET_FRAME_ERROR, 0, p, 4 + mlen);
+    if (rc == 0)
+        rc = sl__net_conn_flush(c);
+    if (c->state == SL_NET_CONN_CLOSING) {
+        close_handles(c); /* the flush failed the connection */
+        return;
+    }
     conn_shutdown(c, code, reason);
     if (rc < 0 || c->pending_writes == 0) {
         close_handles(c);
@@ -236,106 +275,207 @@ void sl__net_conn_opened(sl_net_conn_t *c) {
 
 /* ---- writes ---- */
 
+/* A batch's frames are done (written, or cancelled with status < 0): BUFFERs go back to their
+ * channels; the batch is kept for reuse. */
+static void batch_done(sl_net_conn_t *c, sl_net_batch_t *b, int status) {
+    for (uint32_t i = 0; i < b->nbuf; i++)
+        sl__net_export_written(b->bufs[i].ex, b->bufs[i].buf, status);
+    sl_tls_buf_free(c->tls, b->cipher);
+    b->cipher = NULL;
+    if (c->nspare < SL_NET_SPARE_BATCHES) {
+        b->next_spare = c->spare;
+        c->spare = b;
+        c->nspare++;
+    } else {
+        sl_free(b);
+    }
+}
+
+static sl_net_batch_t *take_batch(sl_net_conn_t *c) {
+    sl_net_batch_t *b = c->batch;
+    if (b) {
+        c->batch = NULL;
+        c->net->open_batches--;
+    }
+    return b;
+}
+
+static void batch_cancel(sl_net_conn_t *c) {
+    sl_net_batch_t *b = take_batch(c);
+    if (b)
+        batch_done(c, b, SL_ECANCELED);
+}
+
 static void write_cb(uv_write_t *req, int status) {
-    write_req_t *w = (write_req_t *)req;
-    sl_net_conn_t *c = w->conn;
+    sl_net_batch_t *b = (sl_net_batch_t *)req;
+    sl_net_conn_t *c = b->conn;
     c->pending_writes--;
-    if (w->buf)
-        sl__net_export_written(w->ex, w->buf, status);
-    sl_tls_buf_free(c->tls, w->cipher);
-    sl_free(w);
+    batch_done(c, b, status);
     if (status < 0 && c->state != SL_NET_CONN_CLOSING)
         sl__net_conn_fail(c, status, uv_strerror(status));
     else if (c->close_after_write && c->pending_writes == 0)
         close_handles(c);
 }
 
-static write_req_t *new_req(sl_net_conn_t *c) {
-    write_req_t *w = sl_malloc(sizeof *w);
-    if (w) {
-        w->conn = c;
-        w->ex = NULL;
-        w->buf = NULL;
-        w->cipher = NULL;
-    }
-    return w;
-}
-
-/* TLS: the frame's pieces are encrypted into one buffer written in their place; the request
- * completes (and a BUFFER goes back to its producer) when the ciphertext is in the socket. */
-static int encrypt(sl_net_conn_t *c, write_req_t *w, uv_buf_t *bufs, unsigned *n) {
+/* TLS: the batch's pieces are encrypted into one buffer written in their place; the request
+ * completes (and its BUFFERs go back to their producers) when the ciphertext is in the socket. */
+static int encrypt(sl_net_conn_t *c, sl_net_batch_t *b, uv_buf_t *out) {
     size_t len;
     char reason[512];
-    int rc = sl_tls_encrypt(c->tls, bufs, *n, &w->cipher, &len, reason, sizeof reason);
+    int rc = sl_tls_encrypt(c->tls, b->iov, b->niov, &b->cipher, &len, reason, sizeof reason);
     if (rc == SL_ECANCELED) {
-        sl_free(w); /* before the TLS handshake completed: nothing can be sent yet */
+        batch_done(c, b, rc); /* before the TLS handshake completed: nothing can be sent yet */
         return rc;
     }
     if (rc < 0) {
-        sl_free(w);
+        batch_done(c, b, rc);
         sl__net_conn_fail(c, rc, rc == SL_ENOMEM ? "out of memory" : reason);
         return rc;
     }
-    bufs[0] = uv_buf_init((char *)w->cipher, (unsigned)len);
-    *n = 1;
+    *out = uv_buf_init((char *)b->cipher, (unsigned)len);
     return 0;
 }
 
-static int submit(sl_net_conn_t *c, write_req_t *w, uv_buf_t *bufs, unsigned n) {
-    int rc = c->tls && !c->plain_refusal ? encrypt(c, w, bufs, &n) : 0;
-    if (rc < 0)
-        return rc;
-    rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, bufs, n, write_cb);
+int sl__net_conn_flush(sl_net_conn_t *c) {
+    sl_net_batch_t *b = take_batch(c);
+    if (!b)
+        return 0;
+    uv_buf_t cipher;
+    const uv_buf_t *bufs = b->iov;
+    unsigned n = b->niov;
+    if (c->tls && !c->plain_refusal) {
+        int rc = encrypt(c, b, &cipher);
+        if (rc < 0)
+            return rc;
+        bufs = &cipher;
+        n = 1;
+    }
+    int rc = uv_write(&b->req, (uv_stream_t *)&c->tcp, bufs, n, write_cb);
     if (rc < 0) {
-        sl_tls_buf_free(c->tls, w->cipher);
-        sl_free(w);
-        sl__net_conn_fail(c, rc, uv_strerror(rc));
+        batch_done(c, b, rc);
+        if (c->state != SL_NET_CONN_CLOSING)
+            sl__net_conn_fail(c, rc, uv_strerror(rc));
         return rc;
     }
     c->pending_writes++;
+    atomic_fetch_add_explicit(&c->net->writes, 1, memory_order_relaxed);
     return 0;
+}
+
+void sl__net_flush_all(sl_net_t *net) {
+    if (net->open_batches == 0)
+        return;
+    for (sl_net_conn_t *c = net->conns, *next; c; c = next) {
+        next = c->next; /* a failed write unlinks c */
+        if (c->batch)
+            sl__net_conn_flush(c);
+    }
+}
+
+/* The batch a frame of `arena_bytes` header/control bytes and `payload` buffer bytes goes
+ * into: the open one if it has room, else a new one (the full one is submitted first). */
+static int batch_for(sl_net_conn_t *c, uint32_t arena_bytes, uint32_t payload, sl_net_batch_t **out) {
+    sl_net_batch_t *b = c->batch;
+    if (b) {
+        size_t tls_limit = c->tls ? SL_NET_BATCH_TLS_BYTES : SIZE_MAX;
+        int full = b->niov + 2 > SL_NET_BATCH_IOV || b->arena_len + arena_bytes > SL_NET_BATCH_ARENA ||
+                   (payload && b->nbuf == SL_NET_BATCH_FRAMES) || b->bytes + arena_bytes + payload > tls_limit;
+        if (!full) {
+            *out = b;
+            return 0;
+        }
+        int rc = sl__net_conn_flush(c);
+        if (rc < 0)
+            return rc;
+        if (c->state == SL_NET_CONN_CLOSING || c->handles_closing)
+            return SL_ECANCELED;
+    }
+    b = c->spare;
+    if (b) {
+        c->spare = b->next_spare;
+        c->nspare--;
+    } else if ((b = sl_malloc(sizeof *b)) == NULL) {
+        return SL_ENOMEM;
+    }
+    b->conn = c;
+    b->cipher = NULL;
+    b->niov = b->nbuf = b->arena_len = 0;
+    b->bytes = 0;
+    c->batch = b;
+    c->net->open_batches++;
+    *out = b;
+    return 0;
+}
+
+/* Appends arena bytes [arena_len, arena_len + n) as an iovec, merged with the previous one
+ * when that ends right there. */
+static void add_arena_iov(sl_net_batch_t *b, uint32_t n) {
+    uint8_t *p = b->arena + b->arena_len;
+    uv_buf_t *last = b->niov ? &b->iov[b->niov - 1] : NULL;
+    if (last && (uint8_t *)last->base + last->len == p)
+        last->len += n;
+    else
+        b->iov[b->niov++] = uv_buf_init((char *)p, n);
+    b->arena_len += n;
+    b->bytes += n;
 }
 
 int sl__net_conn_send(sl_net_conn_t *c, uint8_t type, uint64_t channel, const void *payload, uint32_t len) {
     if (c->state == SL_NET_CONN_CLOSING || c->handles_closing || len > SL_NET_MAX_CONTROL)
         return SL_ECANCELED;
-    write_req_t *w = new_req(c);
-    if (!w)
-        return SL_ENOMEM;
-    sl_net_frame_header(w->frame, type, channel, len);
+    sl_net_batch_t *b;
+    int rc = batch_for(c, SL_NET_FRAME_HEADER + len, 0, &b);
+    if (rc < 0)
+        return rc;
+    uint8_t *p = b->arena + b->arena_len;
+    sl_net_frame_header(p, type, channel, len);
     if (len)
-        memcpy(w->frame + SL_NET_FRAME_HEADER, payload, len);
-    uv_buf_t b = uv_buf_init((char *)w->frame, SL_NET_FRAME_HEADER + len);
-    return submit(c, w, &b, 1);
+        memcpy(p + SL_NET_FRAME_HEADER, payload, len);
+    add_arena_iov(b, SL_NET_FRAME_HEADER + len);
+    return 0;
 }
 
 int sl__net_conn_send_buffer(sl_net_conn_t *c, sl_net_channel_t *ex, sl_buffer_t *buf) {
-    if (c->state != SL_NET_CONN_OPEN)
+    if (c->state != SL_NET_CONN_OPEN || c->handles_closing)
         return SL_ECANCELED;
-    write_req_t *w = new_req(c);
-    if (!w)
-        return SL_ENOMEM;
-    w->ex = ex;
-    w->buf = buf;
-    sl_net_frame_header(w->frame, SL_NET_FRAME_BUFFER, ex->id, buf->len);
-    /* The header, then the producer's buffer itself: the records are not copied. */
-    uv_buf_t b[2] = {uv_buf_init((char *)w->frame, SL_NET_FRAME_HEADER), uv_buf_init((char *)buf->data, buf->len)};
-    int rc = submit(c, w, b, 2);
-    if (rc == 0) {
-        atomic_fetch_add_explicit(&c->net->buffers_out, 1, memory_order_relaxed);
-        atomic_fetch_add_explicit(&c->net->bytes_out, buf->len, memory_order_relaxed);
-    }
-    return rc;
+    sl_net_batch_t *b;
+    int rc = batch_for(c, SL_NET_FRAME_HEADER, buf->len, &b);
+    if (rc < 0)
+        return rc;
+    sl_net_frame_header(b->arena + b->arena_len, SL_NET_FRAME_BUFFER, ex->id, buf->len);
+    add_arena_iov(b, SL_NET_FRAME_HEADER);
+    /* The producer's buffer itself: the records are not copied. */
+    b->iov[b->niov++] = uv_buf_init((char *)buf->data, buf->len);
+    b->bytes += buf->len;
+    b->bufs[b->nbuf++] = (batch_buffer_t){ex, buf};
+    atomic_fetch_add_explicit(&c->net->buffers_out, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->net->bytes_out, buf->len, memory_order_relaxed);
+    return 0;
 }
 
 /* ---- reads ---- */
 
-/* Where the next bytes of the stream go: never more than the decoder wants for the current
- * part, BUFFER payloads straight into their pool buffer. */
+/* Where the next bytes of the stream go: BUFFER payloads straight into their pool buffer,
+ * plus up to SL_NET_READ_AHEAD bytes of what follows into the segment's slack; a payload being
+ * dropped into rbuf, never past its end; anything else into rbuf, SL_NET_HEADER_READ at a
+ * time (the decoder takes whatever arrives). */
 static uv_buf_t read_target(sl_net_conn_t *c) {
     uint32_t want = sl_net_decoder_want(&c->dec);
-    if (sl_net_decoder_in_buffer(&c->dec) && c->rx_buf)
-        return uv_buf_init((char *)c->rx_buf->data + c->rx_buf->len, want);
+    if (sl_net_decoder_in_buffer(&c->dec)) {
+        sl_buffer_t *b = c->rx_buf;
+        if (b) {
+            /* sl__net_import_buffer_start checked the payload fits: len + want <= cap. */
+            uint32_t ahead = b->cap - b->len - want;
+            if (ahead > SL_NET_READ_AHEAD)
+                ahead = SL_NET_READ_AHEAD;
+            return uv_buf_init((char *)b->data + b->len, want + ahead);
+        }
+        if (want > sizeof c->rbuf)
+            want = sizeof c->rbuf;
+        return uv_buf_init((char *)c->rbuf, want);
+    }
+    if (want < SL_NET_HEADER_READ)
+        want = SL_NET_HEADER_READ;
     if (want > sizeof c->rbuf)
         want = sizeof c->rbuf;
     return uv_buf_init((char *)c->rbuf, want);
@@ -434,10 +574,23 @@ static void feed(sl_net_conn_t *c, const uint8_t *data, size_t n) {
 static void on_bytes(sl_net_conn_t *c, ssize_t nread, const uv_buf_t *b) {
     if (sl_net_decoder_in_buffer(&c->dec) && (c->rx_buf || c->rx_discard)) {
         /* Payload read in place (or into rbuf and dropped, for a channel gone meanwhile). */
+        uint32_t want = sl_net_decoder_want(&c->dec);
+        uint32_t n = (size_t)nread < want ? (uint32_t)nread : want;
         if (c->rx_buf)
-            c->rx_buf->len += (uint32_t)nread;
-        if (sl_net_decoder_skip(&c->dec, (uint32_t)nread))
-            sl__net_import_buffer_done(c);
+            c->rx_buf->len += n;
+        if (!sl_net_decoder_skip(&c->dec, n))
+            return;
+        /* What was read ahead belongs to the next frames: out of the buffer before the
+         * consumer gets it. */
+        uint8_t ahead[SL_NET_READ_AHEAD];
+        size_t extra = (size_t)nread - n;
+        if (extra > sizeof ahead) { /* read_target never asks for more */
+            sl__net_conn_fail(c, SL_EPROTO, "read past the read-ahead");
+            return;
+        }
+        memcpy(ahead, b->base + n, extra);
+        sl__net_import_buffer_done(c);
+        feed(c, ahead, extra);
         return;
     }
     feed(c, (const uint8_t *)b->base, (size_t)nread);

@@ -8,7 +8,12 @@
  * without remote credit stays held here and the channel is not polled further, so it never
  * occupies the connection; events follow it in order and need no credit. A failed or
  * cancelled channel keeps being drained and its buffers released, so its producer never
- * blocks on a consumer that is gone; it learns about it from sl_net_channel_error. */
+ * blocks on a consumer that is gone; it learns about it from sl_net_channel_error.
+ *
+ * Wake-ups: entries are taken with sl_channel_take, so a producer wakes the loop only when its
+ * channel goes from drained to non-empty; a channel left non-empty (held for credit, or not
+ * requested yet) is pumped again by the ADD_CREDIT or PARTITION_REQUEST that unblocks it. The
+ * frames a pump queues go out in the connection's write batch (net_conn.c). */
 #include "network/net_internal.h"
 
 #include <stdio.h>
@@ -23,7 +28,7 @@
 
 static void drain_discard(sl_net_channel_t *ex) {
     sl_channel_entry_t e;
-    while (sl_channel_poll(ex->ch, &e) == 1)
+    while (sl_channel_take(ex->ch, &e) == 1)
         if (e.kind == SL_CH_BUFFER)
             sl_channel_release(ex->ch, e.buf);
 }
@@ -34,7 +39,9 @@ static int next_entry(sl_net_channel_t *ex, sl_channel_entry_t *e) {
         ex->has_held = 0;
         return 1;
     }
-    return sl_channel_poll(ex->ch, e);
+    /* take, not poll: a channel left non-empty here is pumped again when credit or the
+     * connection comes, so its producer's sends need not wake the loop meanwhile. */
+    return sl_channel_take(ex->ch, e);
 }
 
 static int send_event(sl_net_channel_t *ex, const sl_channel_entry_t *e) {

@@ -8,7 +8,9 @@
  * lowered by each buffer it queues), so whatever the channel's credit grew beyond it was
  * released by the task and is announced on the next wake-up. The producer sends only against
  * announced credit, so a pool buffer is always free for a BUFFER frame; a peer that sends
- * without credit finds the pool empty and loses its connection: receive memory never grows. */
+ * without credit finds the pool empty and loses its connection: receive memory never grows.
+ * The channel is marked credit_watch, so the task's first release after each announcement
+ * wakes the loop (later ones ride along); the ADD_CREDIT frames of one wake-up share a write. */
 #include "network/net_internal.h"
 
 #include <stdio.h>
@@ -20,7 +22,7 @@
 #include "core/log.h"
 
 static void request(sl_net_channel_t *im) {
-    int credit = atomic_load_explicit(&im->ch->credit, memory_order_acquire);
+    int credit = sl_channel_credit_ack(im->ch);
     uint8_t p[4];
     sl_net_put_u32(p, (uint32_t)credit);
     if (sl__net_conn_send(im->conn, SL_NET_FRAME_PARTITION_REQUEST, im->id, p, sizeof p) == 0) {
@@ -41,7 +43,10 @@ void sl__net_import_conn_open(sl_net_conn_t *c) {
 static void announce(sl_net_channel_t *c, void *arg) {
     if (c->kind != SL_NET_IMPORT || !c->conn || c->conn->state != SL_NET_CONN_OPEN || !c->requested || c->ended)
         return;
-    int now = atomic_load_explicit(&c->ch->credit, memory_order_acquire);
+    /* Nothing released since the last ack: nothing to announce. */
+    if (!atomic_load(&c->ch->credit_news))
+        return;
+    int now = sl_channel_credit_ack(c->ch);
     if (now <= c->credit_seen)
         return;
     uint8_t p[4];
@@ -201,9 +206,13 @@ int sl_net_import(sl_net_t *net, const char *host, int port, const char *peer_id
     int credit = atomic_load(&ch->credit);
     if (credit < 1 || (uint32_t)credit > pool->nbuffers)
         return SL_EINVAL;
+    if (pool->nbuffers && pool->buffers[0].cap > net->cfg.max_buffer)
+        return SL_EINVAL;
     sl_net_channel_t *c = sl_calloc(1, sizeof *c);
     if (!c)
         return SL_ENOMEM;
+    /* Before the channel is shared with the loop (sl__net_run orders the store). */
+    ch->credit_watch = true;
     c->kind = SL_NET_IMPORT;
     c->id = channel_id;
     c->net = net;

@@ -17,8 +17,24 @@
 #define SL_NET_BUCKETS 256
 #define SL_NET_MSG_MAX 512
 #define SL_NET_DISCARD_CHUNK (16u * 1024u)
+/* Write batching (net_conn.c): the frames a connection queues during one loop iteration go
+ * out in one uv_write of up to this many BUFFER frames, with control frames and headers
+ * packed into the request's arena. Under TLS a batch also stays below SL_NET_BATCH_TLS_BYTES,
+ * so its ciphertext fits the session's reusable buffers (rpc/tls.c keeps up to 256 KiB). */
+#define SL_NET_BATCH_FRAMES 16u
+#define SL_NET_BATCH_IOV (2u * SL_NET_BATCH_FRAMES + 1u)
+#define SL_NET_BATCH_ARENA 2048u
+#define SL_NET_BATCH_TLS_BYTES (192u * 1024u)
+#define SL_NET_SPARE_BATCHES 4u
+/* Reads (net_conn.c): bytes asked for beyond a BUFFER payload, into its segment's slack, so
+ * the next frame header usually comes with the payload's last read; and the size of a read
+ * outside payloads, where a few payload bytes that come along are cheaper to copy than the
+ * read(2) they save. */
+#define SL_NET_READ_AHEAD 64u
+#define SL_NET_HEADER_READ 512u
 
 typedef struct sl_net_conn_s sl_net_conn_t;
+typedef struct sl_net_batch_s sl_net_batch_t; /* net_conn.c */
 
 /* A synchronous operation run on the loop thread (sl__net_run). */
 typedef struct sl_net_op_s {
@@ -47,6 +63,11 @@ struct sl_net_s {
     sl_net_config_t cfg; /* id/secret/tls point at the copies above */
     uv_loop_t loop;
     uv_async_t async;
+    /* Submit the connections' open write batches before the loop blocks (prepare: after
+     * timers and write callbacks) and after each round of I/O callbacks (check). */
+    uv_prepare_t flush_prepare;
+    uv_check_t flush_check;
+    uint32_t open_batches; /* connections with frames queued but not submitted */
     pthread_t thread;
     pthread_t loop_tid;
     pthread_mutex_t mu;
@@ -63,7 +84,7 @@ struct sl_net_s {
     sl_net_channel_t *buckets[SL_NET_BUCKETS];
     sl_net_pending_t *pending;
     atomic_uint open_conns;
-    atomic_uint_fast64_t dialed, accepted, refused, buffers_out, buffers_in, bytes_out, bytes_in;
+    atomic_uint_fast64_t dialed, accepted, refused, buffers_out, buffers_in, bytes_out, bytes_in, writes;
 };
 
 typedef enum {
@@ -100,6 +121,9 @@ struct sl_net_conn_s {
     sl_net_channel_t *rx_ch;
     int rx_discard;
     uint32_t pending_writes;
+    sl_net_batch_t *batch;  /* frames queued, submitted at the end of the loop iteration */
+    sl_net_batch_t *spare;  /* completed batches kept for reuse (at most SL_NET_SPARE_BATCHES) */
+    uint32_t nspare;
     sl_net_conn_t *next, *prev;
     uint8_t rbuf[SL_NET_DISCARD_CHUNK];
 };
@@ -154,10 +178,16 @@ void sl__net_channel_closed(sl_net_channel_t *c);
 int sl__net_conn_new(sl_net_t *net, int is_client, sl_net_conn_t **out);
 void sl__net_accept_cb(uv_stream_t *server, int status);
 int sl__net_conn_dial(sl_net_t *net, const char *host, int port, const char *peer_id, sl_net_conn_t **out);
-/* Queues a control frame (payload copied). SL_ECANCELED when the connection is closing. */
+/* Queues a control frame (payload copied) into the connection's write batch. SL_ECANCELED
+ * when the connection is closing. Frames of a connection go out in the order queued. */
 int sl__net_conn_send(sl_net_conn_t *c, uint8_t type, uint64_t channel, const void *payload, uint32_t len);
-/* Queues a BUFFER frame written straight from buf; sl_channel_release(ex->ch, buf) when done. */
+/* Queues a BUFFER frame written straight from buf; sl__net_export_written(ex, buf) once the
+ * write completed or was cancelled. On error the buffer is still the caller's. */
 int sl__net_conn_send_buffer(sl_net_conn_t *c, sl_net_channel_t *ex, sl_buffer_t *buf);
+/* Submits the write batch now (a refusal's ERROR frame must go before the close). */
+int sl__net_conn_flush(sl_net_conn_t *c);
+/* Submits every connection's batch; the prepare and check handles call it. */
+void sl__net_flush_all(sl_net_t *net);
 /* Closes now, failing the channels bound to it with `reason`. Idempotent. */
 void sl__net_conn_fail(sl_net_conn_t *c, int code, const char *reason);
 /* Sends an ERROR frame {code, reason} and closes once it is flushed; logs the refusal. */

@@ -5,9 +5,11 @@
  * channel's state. Other threads reach it two ways, both through one uv_async_t: blocking
  * operations (export, import, close, stop) are queued under `mu` and run on the loop
  * (sl__net_run); data-path wake-ups come from the service's mailbox, whose notify hook sends
- * the async whenever a producer queues a buffer into an exported channel or a consumer
- * returns credit to an imported one. The async callback then runs queued operations, announces
- * returned credit and drains exported channels as far as remote credit allows. */
+ * the async when an exported channel goes from drained to non-empty, or a consumer returns the
+ * first credit since the last announcement to an imported one (channel.h). The async callback then runs queued operations, announces
+ * returned credit and drains exported channels as far as remote credit allows. Frames queued
+ * in any callback are submitted per connection in one write by the prepare and check handles
+ * (net_conn.c, "Writes are batched"). */
 #include "network/net_internal.h"
 
 #include <stdarg.h>
@@ -21,6 +23,14 @@
 #include "core/log.h"
 
 /* ---- wake-ups and operations ---- */
+
+static void flush_prepare_cb(uv_prepare_t *h) {
+    sl__net_flush_all(h->data);
+}
+
+static void flush_check_cb(uv_check_t *h) {
+    sl__net_flush_all(h->data);
+}
 
 static void notify_cb(void *arg) {
     sl_net_t *net = arg;
@@ -305,6 +315,8 @@ static void free_net(sl_net_t *net) {
 /* Closes the handles of a service whose thread never started. */
 static void abort_create(sl_net_t *net, int listener_open) {
     uv_close((uv_handle_t *)&net->async, NULL);
+    uv_close((uv_handle_t *)&net->flush_prepare, NULL);
+    uv_close((uv_handle_t *)&net->flush_check, NULL);
     if (listener_open)
         uv_close((uv_handle_t *)&net->listener, NULL);
     uv_run(&net->loop, UV_RUN_DEFAULT);
@@ -349,6 +361,12 @@ int sl_net_create(const sl_net_config_t *cfg, sl_net_t **out, char *err, size_t 
     }
     uv_async_init(&net->loop, &net->async, async_cb);
     net->async.data = net;
+    uv_prepare_init(&net->loop, &net->flush_prepare);
+    uv_check_init(&net->loop, &net->flush_check);
+    net->flush_prepare.data = net;
+    net->flush_check.data = net;
+    uv_prepare_start(&net->flush_prepare, flush_prepare_cb);
+    uv_check_start(&net->flush_check, flush_check_cb);
     sl_net_config_t c = *cfg;
     net->cfg.host = c.host;
     rc = listen_on(net, err, errlen);
@@ -390,6 +408,7 @@ void sl_net_stats(sl_net_t *net, sl_net_stats_t *s) {
     s->buffers_in = atomic_load(&net->buffers_in);
     s->bytes_out = atomic_load(&net->bytes_out);
     s->bytes_in = atomic_load(&net->bytes_in);
+    s->writes = atomic_load(&net->writes);
 }
 
 static void fail_unbound(sl_net_channel_t *c, void *arg) {
@@ -405,6 +424,8 @@ static void stop_on_loop(void *arg) {
         sl__net_conn_fail(net->conns, SL_ECANCELED, "network service stopped");
     sl__net_each_channel(net, fail_unbound, NULL);
     uv_close((uv_handle_t *)&net->listener, NULL);
+    uv_close((uv_handle_t *)&net->flush_prepare, NULL);
+    uv_close((uv_handle_t *)&net->flush_check, NULL);
     pthread_mutex_lock(&net->mu);
     net->running = 0;
     net->async_open = 0;

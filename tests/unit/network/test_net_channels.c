@@ -2,7 +2,9 @@
  * TaskManagers, connected over real sockets on 127.0.0.1; producer and consumer threads use
  * the real record writer/reader and local channels. Proves exact in-order delivery with
  * events in place over one shared connection, backpressure isolation between channels of
- * that connection, and the receive-side memory bound. */
+ * that connection, and the receive-side memory bound; the same transfer with 128 KiB and
+ * 1 MiB segments; frames queued together leave in one batched write, in order, with credit
+ * accounted exactly. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,12 +21,23 @@
 
 #include "core/log.h"
 #include "network/net.h"
+#include "network/net_frame.h"
 #include "network/record_writer.h"
 #include "unit/rpc/tls_certs.h"
 
 #define MAXCH 8
 #define SECRET "s3cret-cluster"
 #define SEGMENT 4096u
+#define MAX_SEGMENT SL_NET_DEFAULT_MAX_BUFFER
+
+/* The segment size of the pools the next producer/consumer creates (the large-segment test
+ * changes it). */
+static uint32_t g_segment = SEGMENT;
+
+static uint64_t budget_bytes(void) {
+    uint64_t b = 32ull * g_segment;
+    return b < (8u << 20) ? 8u << 20 : b;
+}
 
 /* Set by the TLS variants: every service of the test then runs TLS. */
 static sl_tls_ctx_t *g_tls;
@@ -41,6 +54,15 @@ static sl_net_t *start_tm(const char *id) {
 static void sleep_ms(int ms) {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
+}
+
+/* The producer's credit comes back when the loop completes the last write, which may be just
+ * after the consumer saw END: wait for it (bounded). */
+static int credit_when_settled(sl_channel_t *ch, int expected) {
+    int64_t t0 = sl_monotonic_ms();
+    while (atomic_load(&ch->credit) != expected && sl_monotonic_ms() - t0 < 5000)
+        sleep_ms(1);
+    return atomic_load(&ch->credit);
 }
 
 /* ---- producer: one writer over n exported channels, records hashed by field 0 ---- */
@@ -69,7 +91,7 @@ static int select_by_field0(void *arg, const sl_row_t *row, uint32_t n) {
 
 static void producer_init(producer_t *p, sl_net_t *net, uint32_t first, uint32_t n, uint32_t credit, int64_t records) {
     memset(p, 0, sizeof *p);
-    assert_int_equal(sl_network_memory_init(&p->nm, 8u << 20, SEGMENT), 0);
+    assert_int_equal(sl_network_memory_init(&p->nm, budget_bytes(), g_segment), 0);
     assert_int_equal(sl_mailbox_init(&p->mb), 0);
     for (uint32_t i = 0; i < n; i++) {
         assert_int_equal(sl_channel_init(&p->ch[i], credit, &p->mb, sl_net_mailbox(net), 0, i), 0);
@@ -101,13 +123,13 @@ static void producer_destroy(producer_t *p) {
  * records span buffers. */
 static uint32_t pad_of(int64_t seq, uint32_t max_pad) {
     if (max_pad > 100 && seq % 997 == 5)
-        return SEGMENT + 1000;
+        return g_segment + 1000;
     return (uint32_t)(seq * 7 % (max_pad + 1));
 }
 
 static void *produce(void *arg) {
     producer_t *p = arg;
-    static const char big[SEGMENT + 2000];
+    static const char big[MAX_SEGMENT + 2000];
     sl_row_builder_t b;
     sl_row_builder_init(&b);
     int rc = 0;
@@ -160,7 +182,7 @@ typedef struct {
 
 static void consumer_init(consumer_t *c, sl_net_t *net, sl_net_t *peer, uint32_t first, uint32_t n, uint32_t credit) {
     memset(c, 0, sizeof *c);
-    assert_int_equal(sl_network_memory_init(&c->nm, 8u << 20, SEGMENT), 0);
+    assert_int_equal(sl_network_memory_init(&c->nm, budget_bytes(), g_segment), 0);
     assert_int_equal(sl_mailbox_init(&c->mb), 0);
     c->n = n;
     c->credit = credit;
@@ -292,8 +314,8 @@ static void check_delivered(consumer_t *c, int64_t records) {
 
 /* N records over K channels arrive exactly, in order per channel, watermarks in place, and
  * all channels share one TCP connection. */
-static void test_transfer(void **state) {
-    enum { K = 4, N = 20000 };
+static void transfer(int64_t N) {
+    enum { K = 4 };
     sl_net_t *a = start_tm("tm-a"), *b = start_tm("tm-b");
     static producer_t p;
     static consumer_t c;
@@ -316,7 +338,96 @@ static void test_transfer(void **state) {
     assert_int_equal(sa.accepted, 1);
     assert_int_equal(sa.dialed, 0);
     assert_int_equal(sa.buffers_out, sb.buffers_in);
-    assert_true(sb.buffers_in > (uint64_t)K * 100);
+    assert_true(sb.buffers_in > (uint64_t)K * (g_segment == SEGMENT ? 100 : 3));
+    /* Every credit came back on both sides. */
+    for (uint32_t i = 0; i < K; i++) {
+        assert_int_equal(credit_when_settled(&p.ch[i], 2), 2);
+        assert_int_equal(atomic_load(&c.ch[i].credit), 2);
+    }
+    producer_destroy(&p);
+    consumer_destroy(&c);
+    sl_net_destroy(a);
+    sl_net_destroy(b);
+}
+
+static void test_transfer(void **state) {
+    transfer(20000);
+}
+
+/* Segments of 128 KiB and of the largest BUFFER frame a service accepts (1 MiB by default):
+ * the same exact delivery, records larger than a segment spanning several; the read-ahead
+ * into a segment's slack and full segments without slack both occur. A pool with segments
+ * above max_buffer is refused at import. */
+static void test_transfer_large_segments(void **state) {
+    uint32_t sizes[] = {128u * 1024u, MAX_SEGMENT};
+    for (unsigned k = 0; k < 2; k++) {
+        g_segment = sizes[k];
+        transfer(3000);
+    }
+    g_segment = SEGMENT;
+
+    sl_net_config_t cfg = {.id = "tm-small", .secret = (const uint8_t *)SECRET, .secret_len = strlen(SECRET),
+                           .max_buffer = 64u * 1024u};
+    sl_net_t *small = NULL;
+    char err[256];
+    assert_int_equal(sl_net_create(&cfg, &small, err, sizeof err), 0);
+    sl_network_memory_t nm;
+    assert_int_equal(sl_network_memory_init(&nm, 1u << 20, 128u * 1024u), 0);
+    sl_buffer_pool_t *pool;
+    assert_int_equal(sl_buffer_pool_create(&nm, 2, &pool), 0);
+    sl_mailbox_t mb;
+    assert_int_equal(sl_mailbox_init(&mb), 0);
+    sl_channel_t ch;
+    assert_int_equal(sl_channel_init(&ch, 2, sl_net_mailbox(small), &mb, 0, 0), 0);
+    sl_net_channel_t *h = NULL;
+    assert_int_equal(sl_net_import(small, "127.0.0.1", 1, "tm-x", 7, &ch, pool, &h), SL_EINVAL);
+    sl_channel_destroy(&ch);
+    sl_mailbox_destroy(&mb);
+    sl_buffer_pool_destroy(pool);
+    sl_network_memory_destroy(&nm);
+    sl_net_destroy(small);
+}
+
+/* Buffers queued while the channel was not requested leave, once the request comes, in one
+ * socket write (a batch), in order; the consumer holds them all, so exactly its credit was
+ * sent; released, everything completes and every credit is back on both sides. */
+static void test_batched_writes(void **state) {
+    enum { N = 4000, CREDIT = 8 };
+    sl_net_t *a = start_tm("tm-a"), *b = start_tm("tm-b");
+    static producer_t p;
+    static consumer_t c;
+    producer_init(&p, a, 0, 1, CREDIT, N);
+    p.wm_every = N; /* one watermark, after the first record */
+    assert_int_equal(pthread_create(&p.th, NULL, produce, &p), 0);
+    /* The producer fills its credit (8 buffers queued, unsent) and waits for more. */
+    int64_t t0 = sl_monotonic_ms();
+    while (atomic_load(&p.ch[0].credit) > 0 && sl_monotonic_ms() - t0 < 10000)
+        sleep_ms(2);
+    assert_int_equal(atomic_load(&p.ch[0].credit), 0);
+    sl_net_stats_t sa;
+    sl_net_stats(a, &sa);
+    assert_int_equal(sa.writes, 0);
+    consumer_init(&c, b, a, 0, 1, CREDIT);
+    atomic_store(&c.hold[0], 1);
+    assert_int_equal(pthread_create(&c.th, NULL, consume, &c), 0);
+    while (atomic_load(&c.nheld[0]) < CREDIT && sl_monotonic_ms() - t0 < 10000)
+        sleep_ms(2);
+    assert_int_equal(atomic_load(&c.nheld[0]), CREDIT);
+    sleep_ms(50);
+    sl_net_stats(a, &sa);
+    assert_int_equal(sa.buffers_out, CREDIT);
+    /* HELLO, AUTH_OK, then the 8 BUFFER frames (and the watermark between them) at once. */
+    assert_int_equal(sa.writes, 3);
+    atomic_store(&c.hold[0], 0);
+    pthread_join(p.th, NULL);
+    pthread_join(c.th, NULL);
+    assert_int_equal(p.rc, 0);
+    check_delivered(&c, N);
+    sl_net_stats(a, &sa);
+    assert_true(sa.writes < sa.buffers_out + 3);
+    assert_int_equal(credit_when_settled(&p.ch[0], CREDIT), CREDIT);
+    assert_int_equal(atomic_load(&c.ch[0].credit), CREDIT);
+    assert_true(c.max_in_use <= CREDIT);
     producer_destroy(&p);
     consumer_destroy(&c);
     sl_net_destroy(a);
@@ -490,6 +601,8 @@ int main(void) {
         cmocka_unit_test(test_backpressure_isolation),
         cmocka_unit_test(test_bounded_memory),
         cmocka_unit_test(test_both_directions_one_connection),
+        cmocka_unit_test(test_transfer_large_segments),
+        cmocka_unit_test(test_batched_writes),
         cmocka_unit_test(test_transfer_tls),
         cmocka_unit_test(test_backpressure_isolation_tls),
     };
