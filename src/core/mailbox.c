@@ -34,6 +34,7 @@ int sl_mailbox_init(sl_mailbox_t *m) {
     }
     pthread_condattr_destroy(&attr);
     atomic_init(&m->cancelled, false);
+    atomic_init(&m->mail_pending, 0);
     return 0;
 }
 
@@ -77,8 +78,8 @@ int sl_mailbox_push_ready(sl_mailbox_t *m, void *ch) {
         return SL_ENOMEM;
     }
     m->ready[(m->ready_head + m->ready_len++) & (m->ready_cap - 1)] = ch;
-    pthread_cond_broadcast(&m->cv);
     pthread_mutex_unlock(&m->mu);
+    pthread_cond_broadcast(&m->cv); /* after unlocking: the woken owner does not block on mu */
     notify(m);
     return 0;
 }
@@ -91,24 +92,25 @@ int sl_mailbox_put_mail(sl_mailbox_t *m, sl_mail_fn fn, void *arg) {
         return SL_ENOMEM;
     }
     m->mails[(m->mail_head + m->mail_len++) & (m->mail_cap - 1)] = (sl_mail_t){fn, arg};
-    pthread_cond_broadcast(&m->cv);
+    atomic_store_explicit(&m->mail_pending, m->mail_len, memory_order_release);
     pthread_mutex_unlock(&m->mu);
+    pthread_cond_broadcast(&m->cv); /* after unlocking: the woken owner does not block on mu */
     notify(m);
     return 0;
 }
 
 void sl_mailbox_wake(sl_mailbox_t *m) {
     pthread_mutex_lock(&m->mu);
-    pthread_cond_broadcast(&m->cv);
     pthread_mutex_unlock(&m->mu);
+    pthread_cond_broadcast(&m->cv); /* after unlocking: the woken owner does not block on mu */
     notify(m);
 }
 
 void sl_mailbox_signal(sl_mailbox_t *m) {
     pthread_mutex_lock(&m->mu);
     m->signalled = true;
-    pthread_cond_broadcast(&m->cv);
     pthread_mutex_unlock(&m->mu);
+    pthread_cond_broadcast(&m->cv); /* after unlocking: the woken owner does not block on mu */
     notify(m);
 }
 
@@ -118,12 +120,17 @@ void sl_mailbox_cancel(sl_mailbox_t *m) {
 }
 
 int sl_mailbox_take_mail(sl_mailbox_t *m, sl_mail_t *out) {
+    /* A mail queued right after this read is not lost: every wait checks mail_len under the
+     * lock before sleeping, and the owner polls again after it. */
+    if (atomic_load_explicit(&m->mail_pending, memory_order_acquire) == 0)
+        return 0;
     pthread_mutex_lock(&m->mu);
     int got = 0;
     if (m->mail_len) {
         *out = m->mails[m->mail_head];
         m->mail_head = (m->mail_head + 1) & (m->mail_cap - 1);
         m->mail_len--;
+        atomic_store_explicit(&m->mail_pending, m->mail_len, memory_order_release);
         got = 1;
     }
     pthread_mutex_unlock(&m->mu);

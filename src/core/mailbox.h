@@ -3,8 +3,10 @@
  * Three things wake it: an input channel that became non-empty (pushed into the ready
  * queue), a mail (an action to run on the subtask thread, from any thread), and a change the
  * thread waits for elsewhere (credit returned, cancellation), signalled by sl_mailbox_wake().
- * Everything is guarded by `mu`; the condition variable is broadcast on every change, and
- * waiters re-check their condition under `mu`, so no wake-up is lost. */
+ * Everything is guarded by `mu`; the condition variable is broadcast on every change (after
+ * `mu` is released, so the woken owner does not at once block on it), and waiters re-check
+ * their condition under `mu` before sleeping, so no wake-up is lost. The mailbox outlives
+ * every thread that can wake it (the task owns it). */
 #ifndef SL_CORE_MAILBOX_H
 #define SL_CORE_MAILBOX_H
 
@@ -31,6 +33,9 @@ typedef struct sl_mailbox_s {
     uint32_t mail_cap;
     uint32_t mail_head;
     uint32_t mail_len;
+    /* mail_len, readable without the lock: the owner polls for mail once per loop turn, and
+     * taking `mu` there each time contends with every producer pushing ready channels. */
+    atomic_uint mail_pending;
     bool signalled;      /* an operator asked for service (async completions) */
     /* An owner that is an event loop (a network thread) and never sleeps on `cv`: called,
      * outside the lock, after every change that would wake a sleeping owner. */
