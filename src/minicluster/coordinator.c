@@ -13,7 +13,9 @@
  * awaited, whichever of the two reports comes first (a heap snapshot is acknowledged by its
  * writer's thread). The _metadata lists finished subtasks (restore deploys them finished).
  * Triggers need a running source subtask to inject the barrier; when every source subtask has
- * finished, the rest of the job is draining and no checkpoint is triggered. */
+ * finished, the rest of the job is draining and no checkpoint is triggered. A checkpoint that
+ * every subtask finished before reaching (the sources ended before injecting it) is aborted,
+ * not completed: it would hold no state and subsume the last one that does. */
 #include "minicluster/coordinator.h"
 
 #include <sluice/error.h>
@@ -421,6 +423,12 @@ static void maybe_complete(sl_coordinator_t *co) {
     for (uint32_t i = 0; i < co->ntasks_total; i++)
         if (!co->acked[i] && !(co->finished[i] && co->finished_after[i] < co->pending))
             return; /* still running, or finished after snapshotting it: its ack is awaited */
+    if (co->acks == 0) {
+        /* The sources ended before injecting it and the job drained: no state, only a finished
+         * job. Completing it would subsume the last checkpoint that holds state for nothing. */
+        sl_coordinator_abort(co, "every subtask finished before it reached them");
+        return;
+    }
     const sl_job_graph_t *g = co->graph;
     for (uint32_t v = 0; v < g->nvertices; v++)
         for (uint32_t i = 0; i < g->vertices[v].parallelism; i++) {

@@ -300,6 +300,28 @@ static void test_no_trigger_without_sources(void **state) {
     trigger(f, 2);
 }
 
+/* The sources end before injecting checkpoint 2 and the job drains: every subtask finishes
+ * after checkpoint 1. Checkpoint 2 holds nothing: it is aborted and 1 stays the latest. */
+static void test_all_finished_aborts(void **state) {
+    fx_t *f = *state;
+    trigger(f, 1);
+    ack_all_but(f, 1, NONE, 0, NONE, 0);
+    trigger(f, 2);
+    const sl_job_graph_t *g = &f->job->graph;
+    for (uint32_t v = 0; v < g->nvertices; v++)
+        for (uint32_t i = 0; i < g->vertices[v].parallelism; i++) {
+            assert_int_equal(f->co.aborted, 0);
+            sl_coordinator_task_finished(&f->co, v, i, 1);
+        }
+    assert_int_equal(f->co.aborted, 1);
+    assert_int_equal(f->co.latest, 1);
+    assert_non_null(strstr(f->co.last_abort_reason, "every subtask finished before it reached them"));
+    char path[4096];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/chk-2", f->co.storage.job_dir);
+    assert_int_not_equal(stat(path, &st), 0); /* its directory is gone */
+}
+
 static void test_savepoint_after_finish(void **state) {
     fx_t *f = *state;
     char err[256], fin[256], want[256];
@@ -333,6 +355,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_finish_before_trigger, setup, teardown),
         cmocka_unit_test_setup_teardown(test_finish_after_trigger, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_trigger_without_sources, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_all_finished_aborts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_savepoint_after_finish, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
