@@ -30,7 +30,7 @@ typedef struct sl_coordinator_gateway_s {
      * cancels the rest once they did (sl_task_notify_complete). */
     void (*notify_complete)(void *arg, uint64_t id, bool stop);
     void *arg;
-    uint32_t ntasks; /* acknowledgements a checkpoint needs */
+    uint32_t ntasks; /* subtasks of the attempt (all of the job), 0: none running */
 } sl_coordinator_gateway_t;
 
 /* The end of a savepoint request: status 0 and its directory, or an error and why. */
