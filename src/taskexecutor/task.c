@@ -547,9 +547,10 @@ static int open_chain(sl_task_t *t) {
 /* A subtask restored as finished (it had finished when the checkpoint was taken): its
  * operators are never opened, run or finished (a restored file sink finishing with empty state
  * would replace its final output). Its producers finished as well (a task ends only after all
- * its inputs ended), so its inputs carry nothing but their END, which it waits for so that
- * every channel is drained as after a normal end; then it ends its own partitions. Mails
- * (checkpoint triggers) are left unrun: sl_task_destroy frees them. */
+ * its inputs ended), so its inputs carry nothing but their END (watermarks or records would
+ * mean an inconsistent checkpoint: records fail it), which it waits for so that every channel
+ * is drained as after a normal end; then it ends its own partitions. Mails (checkpoint
+ * triggers) are left unrun: sl_task_destroy frees them. */
 static int run_finished(sl_task_t *t) {
     uint32_t ended = 0;
     while (ended < t->nin) {
@@ -563,7 +564,13 @@ static int run_finished(sl_task_t *t) {
         if (sl_channel_poll(ch, &e) != 1)
             continue;
         if (e.kind == SL_CH_BUFFER) {
-            sl_channel_release(ch, e.buf); /* not expected: a finished producer sends only END */
+            /* Its producer was restored running: the checkpoint's finished subtasks are not
+             * closed upstream, and these records would be lost. */
+            sl_channel_release(ch, e.buf);
+            snprintf(t->error, sizeof t->error, "input channel %u delivered records to a subtask restored as "
+                     "finished from checkpoint %llu: its producers did not finish in it", ch->index,
+                     (unsigned long long)t->restore->checkpoint_id);
+            return SL_EJOB;
         } else if (e.kind == SL_CH_END && !ch->ended) {
             const char *failure = sl_channel_failure(ch);
             if (failure) {
