@@ -149,7 +149,7 @@ typedef struct {
 static int trigger_local(void *arg, uint64_t barrier_id) {
     local_tasks_t *lt = arg;
     for (uint32_t i = 0; i < lt->n; i++)
-        if (lt->tasks[i]->nin == 0 && sl_task_state(lt->tasks[i]) == SL_TASK_RUNNING &&
+        if (lt->tasks[i]->nin == 0 && sl_task_state(lt->tasks[i]) < SL_TASK_FINISHED &&
             sl_task_trigger_checkpoint(lt->tasks[i], barrier_id) != 0)
             return SL_ENOMEM;
     return 0;
@@ -158,7 +158,7 @@ static int trigger_local(void *arg, uint64_t barrier_id) {
 static void notify_local(void *arg, uint64_t id, bool stop) {
     local_tasks_t *lt = arg;
     for (uint32_t i = 0; i < lt->n; i++)
-        if (sl_task_state(lt->tasks[i]) == SL_TASK_RUNNING && sl_task_notify_complete(lt->tasks[i], id, stop) != 0)
+        if (sl_task_state(lt->tasks[i]) < SL_TASK_FINISHED && sl_task_notify_complete(lt->tasks[i], id, stop) != 0)
             SL_WARN("checkpoint %llu: could not notify subtask %u", (unsigned long long)id, i);
 }
 

@@ -207,7 +207,7 @@ static void on_ack(void *arg, sl_task_ack_t *ack) {
 /* Tasks that ended are skipped (their mailbox would keep the mail until the run ends). */
 static void trigger_sources(run_t *r, uint64_t barrier_id) {
     for (uint32_t i = 0; i < r->ntasks; i++)
-        if (r->tasks[i]->nin == 0 && sl_task_state(r->tasks[i]) == SL_TASK_RUNNING &&
+        if (r->tasks[i]->nin == 0 && sl_task_state(r->tasks[i]) < SL_TASK_FINISHED &&
             sl_task_trigger_checkpoint(r->tasks[i], barrier_id) != 0)
             SL_WARN("job %s: cannot trigger checkpoint %llu", r->job_id,
                     (unsigned long long)(barrier_id & ~SL_CKPT_SAVEPOINT_BIT));
@@ -247,7 +247,7 @@ void sl_tm_jobs_notify_complete(sl_tm_jobs_t *j, const Sluice__Rpc__NotifyCheckp
     pthread_mutex_lock(&j->mu);
     run_t *r = find_run(j, m->job_id, m->attempt);
     for (uint32_t i = 0; r && i < r->ntasks; i++)
-        if (sl_task_state(r->tasks[i]) == SL_TASK_RUNNING &&
+        if (sl_task_state(r->tasks[i]) < SL_TASK_FINISHED &&
             sl_task_notify_complete(r->tasks[i], m->checkpoint_id, m->stop) != 0)
             SL_WARN("job %s: cannot notify checkpoint %llu", m->job_id, (unsigned long long)m->checkpoint_id);
     pthread_mutex_unlock(&j->mu);

@@ -354,7 +354,8 @@ static void test_finished_not_rerun(void **state) {
     sl_ckpt_metadata_t md;
     char err[256], vid[256], path[4096];
     assert_int_equal(sl_ckpt_storage_init(&st, fin_dir, "rt-job", err, sizeof err), 0);
-    assert_int_equal(sl_ckpt_metadata_init(&md, 1, "rt-job", 0, SL_CKPT_KIND_CHECKPOINT, job->graph.max_parallelism), 0);
+    assert_int_equal(
+        sl_ckpt_metadata_init(&md, 1, "rt-job", 0, SL_CKPT_KIND_CHECKPOINT, job->graph.max_parallelism), 0);
     for (uint32_t v = 0; v < 2; v++)
         for (uint32_t j = 0; j < 2; j++) {
             sl_ckpt_operator_state_t *op;
