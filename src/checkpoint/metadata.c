@@ -238,6 +238,9 @@ static int check_operator(ctx_t *c, const sl_ckpt_metadata_t *md, uint32_t i) {
         if (rc != 0)
             return rc;
     }
+    snprintf(f, sizeof(f), "operators[%" PRIu32 "].finished", i);
+    if (op->finished && (op->n_handles || op->n_extras))
+        return field_fail(c, f, "a finished subtask has no state (handles and extras must be empty)");
     for (uint32_t j = 0; j < op->n_extras; j++) {
         snprintf(f, sizeof(f), "operators[%" PRIu32 "].extras", i);
         if (op->extras[j].key == NULL || op->extras[j].value == NULL)
@@ -310,9 +313,9 @@ static json_t *encode_operator(const sl_ckpt_operator_state_t *op) {
     if (handles == NULL || extras == NULL)
         goto oom;
     /* "o" steals the references, also when json_pack fails (jansson >= 2.11 semantics). */
-    return json_pack("{s:s, s:I, s:[I,I], s:o, s:o}", "vertex", op->vertex_id, "subtask", (json_int_t)op->subtask,
-                     "key_groups", (json_int_t)op->kg_first, (json_int_t)op->kg_last, "handles", handles, "extras",
-                     extras);
+    return json_pack("{s:s, s:I, s:[I,I], s:o, s:o, s:b}", "vertex", op->vertex_id, "subtask",
+                     (json_int_t)op->subtask, "key_groups", (json_int_t)op->kg_first, (json_int_t)op->kg_last,
+                     "handles", handles, "extras", extras, "finished", op->finished);
 oom:
     json_decref(handles);
     json_decref(extras);
@@ -589,7 +592,7 @@ static int decode_key_groups(ctx_t *c, json_t *o, const char *where, uint32_t *f
     return 0;
 }
 
-static int decode_operator(ctx_t *c, json_t *o, uint32_t i, sl_ckpt_metadata_t *md) {
+static int decode_operator(ctx_t *c, json_t *o, uint32_t i, uint64_t version, sl_ckpt_metadata_t *md) {
     char where[48];
     snprintf(where, sizeof(where), "operators[%" PRIu32 "]", i);
     if (!json_is_object(o))
@@ -605,9 +608,21 @@ static int decode_operator(ctx_t *c, json_t *o, uint32_t i, sl_ckpt_metadata_t *
         (rc = get_typed(c, o, where, "handles", JSON_ARRAY, &handles)) != 0 ||
         (rc = get_typed(c, o, where, "extras", JSON_OBJECT, &extras)) != 0)
         return rc;
+    bool finished = false;
+    if (version >= 2) { /* version 1 predates finished subtasks: none was */
+        json_t *fin = json_object_get(o, "finished");
+        char f[80];
+        snprintf(f, sizeof(f), "%s.finished", where);
+        if (fin == NULL)
+            return field_fail(c, f, "missing");
+        if (!json_is_boolean(fin))
+            return field_fail(c, f, "expected a boolean");
+        finished = json_is_true(fin);
+    }
     sl_ckpt_operator_state_t *op;
     if (sl_ckpt_metadata_add_operator(md, vertex, (uint32_t)subtask, first, last, &op) != 0)
         return fail(c->err, c->errlen, SL_ENOMEM, "out of memory reading %s", c->file);
+    op->finished = finished;
     for (size_t j = 0; j < json_array_size(handles); j++) {
         char hw[80];
         snprintf(hw, sizeof(hw), "%s.handles[%zu]", where, j);
@@ -626,8 +641,8 @@ static int decode_md(ctx_t *c, json_t *root, sl_ckpt_metadata_t *md) {
     int rc;
     if ((rc = get_uint(c, root, "", "version", UINT32_MAX, &version)) != 0)
         return rc;
-    if (version != SL_CKPT_METADATA_VERSION)
-        return field_fail(c, "version", "unsupported version (this build reads 1)");
+    if (version != 1 && version != SL_CKPT_METADATA_VERSION)
+        return field_fail(c, "version", "unsupported version (this build reads 1 and 2)");
     if ((rc = get_uint(c, root, "", "checkpoint_id", INT64_MAX, &id)) != 0 ||
         (rc = get_str(c, root, "", "job_id", &job)) != 0 ||
         (rc = get_uint(c, root, "", "timestamp_ms", INT64_MAX, &ts)) != 0 ||
@@ -641,7 +656,7 @@ static int decode_md(ctx_t *c, json_t *root, sl_ckpt_metadata_t *md) {
     if (sl_ckpt_metadata_init(md, id, job, ts, (sl_ckpt_kind_t)k, (uint32_t)maxp) != 0)
         return fail(c->err, c->errlen, SL_ENOMEM, "out of memory reading %s", c->file);
     for (size_t i = 0; i < json_array_size(ops); i++)
-        if ((rc = decode_operator(c, json_array_get(ops, i), (uint32_t)i, md)) != 0)
+        if ((rc = decode_operator(c, json_array_get(ops, i), (uint32_t)i, version, md)) != 0)
             return rc;
     return check_md(c, md);
 }

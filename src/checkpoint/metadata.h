@@ -2,7 +2,8 @@
  * subtask wrote, with the size and checksum of every file, so restore can verify before it loads.
  * It is the last file written for a checkpoint; its presence is what makes the checkpoint complete.
  *
- * FILE FORMAT (version 1)
+ * FILE FORMAT (version 2; version 1 files, written before finished subtasks were recorded, are
+ * still read: they have no "finished" field, which then means false)
  *   The file is BODY followed by one trailer line:
  *     BODY     = one JSON object (UTF-8) ending with "\n"
  *     TRAILER  = "crc32c " <8 lowercase hex digits> "\n"     -- CRC32C (checksum.h) of BODY's bytes
@@ -12,7 +13,7 @@
  *   JSON object (every field required, no others interpreted; integers are JSON integers):
  *   | field           | type                     | meaning                                           |
  *   |-----------------|--------------------------|---------------------------------------------------|
- *   | version         | int, == 1                | format version                                    |
+ *   | version         | int, 1 or 2              | format version (this build writes 2)              |
  *   | checkpoint_id   | int >= 0                 | n of chk-<n>                                      |
  *   | job_id          | string                   | job the checkpoint belongs to                     |
  *   | timestamp_ms    | int >= 0                 | trigger time, ms since the epoch                  |
@@ -25,6 +26,9 @@
  *   | key_groups      | [first, last] ints       | first <= last < max_parallelism                   |
  *   | handles         | array of objects         | state handles, in the order the operator wrote    |
  *   | extras          | object of string values  | opaque per-subtask values (source offsets, ...)   |
+ *   | finished        | bool (version >= 2)      | the subtask had FINISHED before this checkpoint   |
+ *   |                 |                          | reached it: no handles, no extras; a restore      |
+ *   |                 |                          | deploys it finished (restore.h)                   |
  *   handles[j]:
  *   | kind            | "file"|"shared"|"inline" |                                                   |
  *   | path            | string (file, shared)    | file: relative to the job dir, no "..", not       |
@@ -41,12 +45,13 @@
 #ifndef SL_CHECKPOINT_METADATA_H
 #define SL_CHECKPOINT_METADATA_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "checkpoint/storage.h"
 
-#define SL_CKPT_METADATA_VERSION 1
+#define SL_CKPT_METADATA_VERSION 2
 #define SL_CKPT_MAX_PARALLELISM_LIMIT 32768 /* Flink's UPPER_BOUND_MAX_PARALLELISM */
 
 typedef enum { SL_CKPT_KIND_CHECKPOINT = 0, SL_CKPT_KIND_SAVEPOINT = 1 } sl_ckpt_kind_t;
@@ -74,6 +79,7 @@ typedef struct sl_ckpt_operator_state_s {
     uint32_t n_handles;
     sl_ckpt_extra_t *extras; /* keys unique */
     uint32_t n_extras;
+    bool finished;           /* FINISHED before the checkpoint reached it: no handles, no extras */
 } sl_ckpt_operator_state_t;
 
 typedef struct sl_ckpt_metadata_s {

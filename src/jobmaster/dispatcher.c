@@ -136,12 +136,15 @@ static void on_task_update(sl_dispatcher_t *d, const Sluice__Rpc__TaskStateUpdat
     pthread_mutex_unlock(&d->mu);
     if (j == NULL)
         return;
+    bool ended = false;
     pthread_mutex_lock(&j->mu);
     if (u->attempt == atomic_load(&j->attempt)) {
         if (u->state == SLUICE__RPC__TASK_STATE__TASK_FINISHED) {
             atomic_fetch_add(&j->finished, 1);
+            ended = true;
         } else if (u->state == SLUICE__RPC__TASK_STATE__TASK_CANCELED) {
             atomic_fetch_add(&j->canceled, 1);
+            ended = true;
         } else if (u->state == SLUICE__RPC__TASK_STATE__TASK_FAILED) {
             if (u->error && u->error->message && j->error[0] == '\0')
                 snprintf(j->error, sizeof j->error, "%s", u->error->message);
@@ -149,6 +152,10 @@ static void on_task_update(sl_dispatcher_t *d, const Sluice__Rpc__TaskStateUpdat
         }
     }
     pthread_mutex_unlock(&j->mu);
+    /* Outside mu (posting takes it): the JobMaster's thread drops it if the attempt changed. */
+    if (ended)
+        sl_job_master_task_ended(j, u->attempt, u->vertex, u->subtask,
+                                 u->state == SLUICE__RPC__TASK_STATE__TASK_FINISHED, u->last_checkpoint);
 }
 
 static void on_list(sl_dispatcher_t *d, sl_rpc_request_t *req) {

@@ -39,6 +39,8 @@ typedef struct {
     sl_task_ack_t *ack;
 } ack_mail_t;
 
+static bool post(job_t *j, sl_mail_fn fn, void *arg);
+
 typedef struct {
     job_t *j;
     sl_savepoint_done_fn done;
@@ -54,6 +56,41 @@ static void run_ack(void *arg) {
     else
         sl_task_ack_free(m->ack);
     sl_free(m);
+}
+
+typedef struct {
+    job_t *j;
+    uint32_t attempt, vertex, subtask;
+    bool finished;
+    uint64_t last_checkpoint;
+} ended_mail_t;
+
+static void run_task_ended(void *arg) {
+    ended_mail_t *m = arg;
+    job_t *j = m->j;
+    if (m->attempt == atomic_load(&j->attempt) && m->vertex < j->g.nvertices &&
+        m->subtask < j->g.vertices[m->vertex].parallelism) {
+        uint32_t idx = j->task_base[m->vertex] + m->subtask;
+        if (!j->task_ended[idx]) {
+            j->task_ended[idx] = true;
+            j->sinks_ended += j->sink_vertex[m->vertex];
+        }
+        if (m->finished && j->co_ready)
+            sl_coordinator_task_finished(&j->co, m->vertex, m->subtask, m->last_checkpoint);
+    }
+    sl_free(m);
+}
+
+void sl_job_master_task_ended(job_t *j, uint32_t attempt, uint32_t vertex, uint32_t subtask, bool finished,
+                              uint64_t last_checkpoint) {
+    ended_mail_t *m = sl_malloc(sizeof *m);
+    if (m)
+        *m = (ended_mail_t){j, attempt, vertex, subtask, finished, last_checkpoint};
+    if (m == NULL || !post(j, run_task_ended, m)) {
+        /* Lost (out of memory, or the job ended): checkpoints then time out, and a stop
+         * waiting for this sink is ended by the job's cancel. */
+        sl_free(m);
+    }
 }
 
 static void savepoint_done(void *arg, int status, const char *path_or_error) {
@@ -84,6 +121,8 @@ static void drain_mail(job_t *j) {
     while (sl_mailbox_take_mail(&j->mail, &m)) {
         if (m.fn == run_ack) {
             sl_task_ack_free(((ack_mail_t *)m.arg)->ack);
+            sl_free(m.arg);
+        } else if (m.fn == run_task_ended) {
             sl_free(m.arg);
         } else if (m.fn == run_savepoint) {
             savepoint_mail_t *s = m.arg;
@@ -279,7 +318,9 @@ static void take_mail(job_t *j, int64_t ms) {
  * subtasks (perhaps blocked on credit from those sinks) are cancelled. What they report from
  * now on cannot fail the job: its result is the savepoint. */
 static void finish_stop(job_t *j) {
-    if (!j->stopping || atomic_load(&j->canceled) + atomic_load(&j->finished) < j->nsink_tasks)
+    /* Sinks, not any subtasks: a source that finished long before the savepoint must not let
+     * the rest be cancelled before every sink committed. */
+    if (!j->stopping || j->sinks_ended < j->nsink_tasks)
         return;
     SL_INFO("job %s (%s): the sinks committed the final savepoint; cancelling the rest", j->id, j->name);
     cancel_on(j, j->tms, j->ntms);
@@ -299,8 +340,9 @@ static int watch(job_t *j, sl_slot_pool_t *p, char *err, size_t errlen) {
             return rc; /* a TaskManager holding the job's slots was lost */
         take_mail(j, 50);
         if (j->co_ready) {
-            if (atomic_load(&j->finished) > 0 || atomic_load(&j->canceled) > 0)
-                sl_coordinator_stop(&j->co); /* sources that ended cannot inject barriers */
+            /* Finished subtasks do not stop checkpoints (coordinator.c): a cancelled one does. */
+            if (atomic_load(&j->canceled) > 0)
+                sl_coordinator_stop(&j->co, "a subtask was cancelled");
             sl_coordinator_tick(&j->co, sl_monotonic_ms());
         }
         finish_stop(j);
@@ -314,6 +356,8 @@ static int run_once(job_t *j, char *err, size_t errlen) {
     uint32_t ntms = 0;
     int64_t t0 = sl_monotonic_ms(), t_slots = 0;
     j->stopping = j->stopped = false;
+    memset(j->task_ended, 0, j->ntasks * sizeof *j->task_ended);
+    j->sinks_ended = 0;
     int rc = at && tms ? sl_slot_pool_create(sl_jobmanager_rm(j->jm), j->id, j->nslots, &p) : SL_ENOMEM;
     if (rc == 0 && (rc = sl_jobmanager_add_pool(j->jm, p)) != 0)
         snprintf(err, errlen, "too many jobs at once");
@@ -449,16 +493,23 @@ static void *job_main(void *arg) {
 
 int sl_job_master_prepare(job_t *j, char *err, size_t errlen) {
     int rc = sl_job_graph_decode(j->graph, j->graph_len, &j->g, err, errlen);
+    if (rc == 0 && ((j->task_base = sl_calloc(j->g.nvertices + 1, sizeof *j->task_base)) == NULL ||
+                    (j->sink_vertex = sl_calloc(j->g.nvertices + 1, sizeof *j->sink_vertex)) == NULL))
+        rc = SL_ENOMEM;
     for (uint32_t v = 0; rc == 0 && v < j->g.nvertices; v++) {
+        j->task_base[v] = j->ntasks;
         j->ntasks += j->g.vertices[v].parallelism;
         bool has_output = false;
         for (uint32_t e = 0; e < j->g.nedges; e++)
             has_output |= !j->g.edges[e].chained && j->g.nodes[j->g.edges[e].src].vertex == v;
+        j->sink_vertex[v] = !has_output;
         if (!has_output)
             j->nsink_tasks += j->g.vertices[v].parallelism;
         if (j->g.vertices[v].parallelism > j->nslots)
             j->nslots = j->g.vertices[v].parallelism;
     }
+    if (rc == 0 && (j->task_ended = sl_calloc(j->ntasks + 1, sizeof *j->task_ended)) == NULL)
+        rc = SL_ENOMEM;
     if (rc == 0) {
         snprintf(j->name, sizeof j->name, "%s", j->g.name ? j->g.name : "job");
         rc = sl_config_create(&j->cfg);
@@ -506,6 +557,9 @@ void sl_job_master_free(job_t *j) {
         sl_mailbox_destroy(&j->mail);
     }
     sl_job_graph_destroy(&j->g);
+    sl_free(j->task_base);
+    sl_free(j->sink_vertex);
+    sl_free(j->task_ended);
     sl_config_destroy(j->cfg);
     pthread_mutex_destroy(&j->mu);
     sl_free(j->graph);

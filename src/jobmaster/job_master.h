@@ -37,6 +37,8 @@ typedef struct sl_job_master_s {
     uint8_t library_sha256[32];
     uint32_t nslots, ntasks;
     uint32_t nsink_tasks;      /* subtasks of vertices without outputs */
+    uint32_t *task_base;       /* per vertex: flat index of its subtask 0 */
+    bool *sink_vertex;         /* per vertex: it has no network output */
     _Atomic int state;         /* Sluice__Rpc__JobState */
     int64_t start_ms, end_ms;
     pthread_mutex_t mu;        /* error, ended, the reports' counters against attempt changes */
@@ -56,6 +58,8 @@ typedef struct sl_job_master_s {
     bool co_ready;
     bool stopping;             /* a stop-with-savepoint's savepoint completed */
     bool stopped;              /* ... its sinks committed it and the rest is being cancelled */
+    bool *task_ended;          /* per subtask (flat index): it FINISHED or was CANCELED in this attempt */
+    uint32_t sinks_ended;      /* sink subtasks among them (some may have finished long before a stop) */
     int64_t restarts, restart_delay_ms;
     char restore_path[4096];   /* what the next attempt restores, "" for a fresh start */
     struct tm_ref_s *tms;      /* the running attempt's TaskManagers (gateway) */
@@ -71,6 +75,12 @@ int sl_job_master_set_library(sl_job_master_t *j, const uint8_t *bytes, size_t l
 int sl_job_master_start(sl_job_master_t *j);
 /* Any thread: an acknowledgement of `attempt` (ownership taken). */
 void sl_job_master_ack(sl_job_master_t *j, uint32_t attempt, struct sl_task_ack_s *ack);
+/* Any thread: subtask `subtask` of `vertex` of `attempt` ended FINISHED (`finished`, after
+ * snapshotting checkpoint `last_checkpoint` at most, 0: none) or CANCELED. The coordinator
+ * keeps checkpointing without a finished subtask; a stop-with-savepoint counts the sinks that
+ * ended. */
+void sl_job_master_task_ended(sl_job_master_t *j, uint32_t attempt, uint32_t vertex, uint32_t subtask, bool finished,
+                              uint64_t last_checkpoint);
 /* How a savepoint request ends: status 0 and the savepoint's path, or an error and why. */
 typedef void (*sl_savepoint_done_fn)(void *arg, int status, const char *path_or_error);
 /* Any thread: a savepoint (and with `stop` the job's end after it) into target_dir, an

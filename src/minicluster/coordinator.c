@@ -1,7 +1,21 @@
 /* The checkpoint coordinator (see coordinator.h). One checkpoint at a time
  * (execution.checkpointing.max-concurrent-checkpoints: 1): a new one starts only after the
  * previous completed or aborted and the minimum pause passed. A requested savepoint goes next,
- * without waiting for the interval or the pause. */
+ * without waiting for the interval or the pause.
+ *
+ * DESIGN: checkpoints with finished tasks (Flink's FLIP-147)
+ * A task that finishes reports the last checkpoint k it snapshotted. It consumed END on every
+ * input, so everything its producers sent is in its own snapshots or output, and everything it
+ * produced precedes the END its consumers aligned on (an ended channel counts as aligned). So
+ * checkpoint n is complete when every subtask either acknowledged n or finished after k < n:
+ * such a subtask ended before barrier n could reach it and nothing it did is missing from the
+ * snapshots of n. A subtask that finished with k >= n snapshotted n: its acknowledgement is
+ * awaited, whichever of the two reports comes first (a heap snapshot is acknowledged by its
+ * writer's thread). The _metadata lists finished subtasks (restore deploys them finished).
+ * Triggers need a running source subtask to inject the barrier; when every source subtask has
+ * finished, the rest of the job is draining and no checkpoint is triggered. A checkpoint that
+ * every subtask finished before reaching (the sources ended before injecting it) is aborted,
+ * not completed: it would hold no state and subsume the last one that does. */
 #include "minicluster/coordinator.h"
 
 #include <sluice/error.h>
@@ -36,6 +50,55 @@ static int discard_checkpoint(void *arg, int64_t id) {
     return rc;
 }
 
+/* The per-subtask arrays (coordinator.h) and which vertices are sources. */
+static int alloc_tasks(sl_coordinator_t *co) {
+    const sl_job_graph_t *g = co->graph;
+    uint32_t n = 0;
+    co->task_base = sl_calloc(g->nvertices ? g->nvertices : 1, sizeof *co->task_base);
+    co->source_vertex = sl_calloc(g->nvertices ? g->nvertices : 1, sizeof *co->source_vertex);
+    if (co->task_base == NULL || co->source_vertex == NULL)
+        return SL_ENOMEM;
+    for (uint32_t v = 0; v < g->nvertices; v++) {
+        co->task_base[v] = n;
+        n += g->vertices[v].parallelism;
+        co->source_vertex[v] = true;
+    }
+    for (uint32_t e = 0; e < g->nedges; e++)
+        if (!g->edges[e].chained)
+            co->source_vertex[g->nodes[g->edges[e].dst].vertex] = false;
+    co->ntasks_total = n;
+    co->acked = sl_calloc(n ? n : 1, sizeof *co->acked);
+    co->finished = sl_calloc(n ? n : 1, sizeof *co->finished);
+    co->finished_after = sl_calloc(n ? n : 1, sizeof *co->finished_after);
+    return co->acked && co->finished && co->finished_after ? 0 : SL_ENOMEM;
+}
+
+static void free_tasks(sl_coordinator_t *co) {
+    sl_free(co->task_base);
+    sl_free(co->source_vertex);
+    sl_free(co->acked);
+    sl_free(co->finished);
+    sl_free(co->finished_after);
+    co->task_base = NULL;
+    co->source_vertex = NULL;
+    co->acked = co->finished = NULL;
+    co->finished_after = NULL;
+    co->ntasks_total = 0;
+}
+
+/* True while a source subtask of the running attempt has not finished: only a source can
+ * inject a barrier. */
+static bool source_running(const sl_coordinator_t *co) {
+    for (uint32_t v = 0; v < co->graph->nvertices; v++) {
+        if (!co->source_vertex[v])
+            continue;
+        for (uint32_t i = 0; i < co->graph->vertices[v].parallelism; i++)
+            if (!co->finished[co->task_base[v] + i])
+                return true;
+    }
+    return false;
+}
+
 void sl_coordinator_vertex_id(const sl_job_graph_t *g, uint32_t vertex, char *buf, size_t len) {
     snprintf(buf, len, "v%u:%s", vertex, g->vertices[vertex].name);
 }
@@ -67,11 +130,26 @@ int sl_coordinator_init(sl_coordinator_t *co, const sl_config_t *config, const s
         return rc;
     }
     co->next_trigger_at = sl_monotonic_ms() + co->interval_ms;
+    if ((rc = alloc_tasks(co)) != 0) {
+        snprintf(err, errlen, "cannot set up the checkpoint coordinator: %s", sl_strerror(rc));
+        sl_coordinator_destroy(co);
+        return rc;
+    }
     return 0;
+}
+
+uint32_t sl_coordinator_task_index(const sl_coordinator_t *co, uint32_t vertex, uint32_t subtask) {
+    if (co->task_base == NULL || vertex >= co->graph->nvertices || subtask >= co->graph->vertices[vertex].parallelism)
+        return UINT32_MAX;
+    return co->task_base[vertex] + subtask;
 }
 
 void sl_coordinator_set_gateway(sl_coordinator_t *co, const sl_coordinator_gateway_t *gw) {
     co->stopped = false; /* a new attempt: every task runs again */
+    for (uint32_t i = 0; co->finished && i < co->ntasks_total; i++) {
+        co->finished[i] = false;
+        co->finished_after[i] = 0;
+    }
     if (gw)
         co->gw = *gw;
     else
@@ -99,7 +177,11 @@ int sl_coordinator_request_savepoint(sl_coordinator_t *co, const char *target_di
         return SL_EAGAIN;
     }
     if (co->stopped) {
-        snprintf(err, errlen, "a task of the job finished: savepoints need every task running");
+        snprintf(err, errlen, "the job is being cancelled or stopped");
+        return SL_EINVAL;
+    }
+    if (co->gw.ntasks && !source_running(co)) {
+        snprintf(err, errlen, "every source subtask of the job finished: no savepoint barrier can be injected");
         return SL_EINVAL;
     }
     snprintf(co->savepoint_target, sizeof co->savepoint_target, "%s", target_dir);
@@ -152,6 +234,7 @@ static void trigger(sl_coordinator_t *co, int64_t now, bool savepoint) {
     co->pending_started = now;
     co->pending_savepoint = savepoint;
     co->acks = 0;
+    memset(co->acked, 0, co->ntasks_total * sizeof *co->acked);
     if (co->gw.trigger(co->gw.arg, savepoint ? id | SL_CKPT_SAVEPOINT_BIT : id) != 0) {
         sl_coordinator_abort(co, "could not reach a source");
         return;
@@ -187,11 +270,14 @@ void sl_coordinator_tick(sl_coordinator_t *co, int64_t now) {
     }
     if (co->pending)
         return;
-    if (co->savepoint_done && co->stopped)
-        finish_savepoint(co, SL_ECANCELED, "a task of the job finished: savepoints need every task running");
+    bool can_trigger = !co->stopped && source_running(co);
+    if (co->savepoint_done && !can_trigger)
+        finish_savepoint(co, SL_ECANCELED, co->stopped ? "the job is being cancelled or stopped"
+                                                       : "every source subtask of the job finished: no savepoint "
+                                                         "barrier can be injected");
     else if (co->savepoint_done)
         trigger(co, now, true);
-    else if (co->interval_ms > 0 && !co->stopped && now >= co->next_trigger_at)
+    else if (co->interval_ms > 0 && can_trigger && now >= co->next_trigger_at)
         trigger(co, now, false);
 }
 
@@ -329,6 +415,39 @@ static void complete(sl_coordinator_t *co) {
     co->next_trigger_at = sl_monotonic_ms() + (co->min_pause_ms > co->interval_ms ? co->min_pause_ms : co->interval_ms);
 }
 
+/* Checkpoint `pending` is complete when every subtask acknowledged it or finished before
+ * reaching it (see DESIGN). Those finished subtasks are added to the metadata as finished. */
+static void maybe_complete(sl_coordinator_t *co) {
+    if (co->pending == 0 || co->gw.ntasks == 0)
+        return;
+    for (uint32_t i = 0; i < co->ntasks_total; i++)
+        if (!co->acked[i] && !(co->finished[i] && co->finished_after[i] < co->pending))
+            return; /* still running, or finished after snapshotting it: its ack is awaited */
+    if (co->acks == 0) {
+        /* The sources ended before injecting it and the job drained: no state, only a finished
+         * job. Completing it would subsume the last checkpoint that holds state for nothing. */
+        sl_coordinator_abort(co, "every subtask finished before it reached them");
+        return;
+    }
+    const sl_job_graph_t *g = co->graph;
+    for (uint32_t v = 0; v < g->nvertices; v++)
+        for (uint32_t i = 0; i < g->vertices[v].parallelism; i++) {
+            if (co->acked[co->task_base[v] + i])
+                continue;
+            char vid[256];
+            uint32_t first, last;
+            sl_ckpt_operator_state_t *op;
+            sl_coordinator_vertex_id(g, v, vid, sizeof vid);
+            sl_key_group_range(g->max_parallelism, g->vertices[v].parallelism, i, &first, &last);
+            if (sl_ckpt_metadata_add_operator(&co->md, vid, i, first, last, &op) != 0) {
+                sl_coordinator_abort(co, "out of memory building the metadata");
+                return;
+            }
+            op->finished = true;
+        }
+    complete(co);
+}
+
 void sl_coordinator_ack(sl_coordinator_t *co, sl_task_ack_t *ack) {
     if (co->pending == 0 || ack->checkpoint_id != co->pending) {
         sl_task_ack_free(ack); /* late: the checkpoint was aborted */
@@ -342,7 +461,12 @@ void sl_coordinator_ack(sl_coordinator_t *co, sl_task_ack_t *ack) {
         sl_coordinator_abort(co, reason);
         return;
     }
-    int rc = add_ack(co, ack);
+    uint32_t idx = sl_coordinator_task_index(co, ack->vertex, ack->subtask);
+    if (idx != UINT32_MAX && co->acked[idx]) {
+        sl_task_ack_free(ack); /* a duplicate: the first one counted */
+        return;
+    }
+    int rc = idx == UINT32_MAX ? SL_EINVAL : add_ack(co, ack);
     sl_task_ack_free(ack);
     if (rc) {
         sl_coordinator_abort(co, rc == SL_ENOMEM ? "out of memory building the metadata"
@@ -350,19 +474,30 @@ void sl_coordinator_ack(sl_coordinator_t *co, sl_task_ack_t *ack) {
                                                    "savepoint, a shared file");
         return;
     }
-    if (++co->acks == co->gw.ntasks)
-        complete(co);
+    co->acked[idx] = true;
+    co->acks++;
+    maybe_complete(co);
 }
 
-void sl_coordinator_stop(sl_coordinator_t *co) {
+void sl_coordinator_task_finished(sl_coordinator_t *co, uint32_t vertex, uint32_t subtask, uint64_t last_checkpoint) {
+    uint32_t idx = sl_coordinator_task_index(co, vertex, subtask);
+    if (idx == UINT32_MAX || co->gw.ntasks == 0)
+        return;
+    co->finished[idx] = true;
+    co->finished_after[idx] = last_checkpoint;
+    maybe_complete(co);
+}
+
+void sl_coordinator_stop(sl_coordinator_t *co, const char *reason) {
     co->stopped = true;
-    sl_coordinator_abort(co, "a task finished (checkpoints stop when sources end)");
+    sl_coordinator_abort(co, reason);
 }
 
 void sl_coordinator_destroy(sl_coordinator_t *co) {
     sl_coordinator_abort(co, "the job ended");
     finish_savepoint(co, SL_ECANCELED, "the job ended");
     free_shared(co);
+    free_tasks(co);
     if (!co->have_storage)
         return;
     sl_completed_store_destroy(&co->store);

@@ -30,7 +30,7 @@ typedef struct sl_coordinator_gateway_s {
      * cancels the rest once they did (sl_task_notify_complete). */
     void (*notify_complete)(void *arg, uint64_t id, bool stop);
     void *arg;
-    uint32_t ntasks; /* acknowledgements a checkpoint needs */
+    uint32_t ntasks; /* subtasks of the attempt (all of the job), 0: none running */
 } sl_coordinator_gateway_t;
 
 /* The end of a savepoint request: status 0 and its directory, or an error and why. */
@@ -51,10 +51,20 @@ typedef struct sl_coordinator_s {
     int64_t pending_started;
     uint32_t acks;
     sl_ckpt_metadata_t md;
+    /* Per subtask of the job, by sl_coordinator_task_index: whether it acknowledged the
+     * pending checkpoint, whether it finished in the running attempt and after which
+     * checkpoint (FLIP-147: a checkpoint n completes once every subtask acknowledged n or
+     * finished after a checkpoint k < n, see coordinator.c). */
+    uint32_t ntasks_total;
+    uint32_t *task_base;    /* per vertex: index of its subtask 0 */
+    bool *source_vertex;    /* per vertex: no network input (it injects barriers) */
+    bool *acked;
+    bool *finished;
+    uint64_t *finished_after;
     char **shared;          /* shared files the pending checkpoint references */
     uint32_t nshared;
     uint64_t pending_bytes; /* uploaded for it */
-    bool stopped;           /* a task finished: no more checkpoints (sources cannot inject) */
+    bool stopped;           /* the attempt is being cancelled or stopped: no more checkpoints */
     /* A savepoint requested (target set) or in flight (pending_savepoint). */
     char savepoint_target[1024];
     bool savepoint_stop;
@@ -86,13 +96,26 @@ int sl_coordinator_request_savepoint(sl_coordinator_t *co, const char *target_di
 void sl_coordinator_tick(sl_coordinator_t *co, int64_t now);
 /* Takes ownership of `ack`. */
 void sl_coordinator_ack(sl_coordinator_t *co, sl_task_ack_t *ack);
+/* Subtask `subtask` of `vertex` FINISHED in the running attempt after snapshotting checkpoint
+ * `last_checkpoint` at most (0: none). It takes part in no later checkpoint: one it did not
+ * reach completes without it (its output is in its consumers' snapshots) and its _metadata
+ * records it as finished; one it did snapshot still waits for its acknowledgement, which may
+ * come before or after this report. Unknown subtasks are ignored. */
+void sl_coordinator_task_finished(sl_coordinator_t *co, uint32_t vertex, uint32_t subtask, uint64_t last_checkpoint);
 /* Aborts the checkpoint in flight, if any (a task failed, or the job ends). */
 void sl_coordinator_abort(sl_coordinator_t *co, const char *reason);
-void sl_coordinator_stop(sl_coordinator_t *co);
+/* The attempt is failing or being cancelled: aborts the checkpoint in flight and takes no
+ * more until the next sl_coordinator_set_gateway. (A task that FINISHED does not stop
+ * checkpoints: sl_coordinator_task_finished.) */
+void sl_coordinator_stop(sl_coordinator_t *co, const char *reason);
 /* Once no task runs: removes what aborted checkpoints left (directories without _metadata,
  * shared files no retained checkpoint references). */
 void sl_coordinator_collect_garbage(sl_coordinator_t *co);
 void sl_coordinator_destroy(sl_coordinator_t *co);
+
+/* Index of a subtask in the coordinator's per-subtask arrays, or UINT32_MAX when the job has
+ * no such subtask. */
+uint32_t sl_coordinator_task_index(const sl_coordinator_t *co, uint32_t vertex, uint32_t subtask);
 
 /* The vertex name used in checkpoints: "v<id>:<name>", so a restore can tell a changed job. */
 void sl_coordinator_vertex_id(const sl_job_graph_t *g, uint32_t vertex, char *buf, size_t len);

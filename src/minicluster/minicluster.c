@@ -54,6 +54,7 @@ typedef struct {
     const sl_restore_plan_t *restore; /* NULL: a fresh start */
     atomic_uint finished;
     atomic_uint failed;
+    atomic_uint canceled;
     const sl_minicluster_placement_t *pl; /* NULL: every subtask runs here */
 } cluster_t;
 
@@ -72,14 +73,42 @@ static sl_channel_t *channel_at(edge_channels_t *ec, uint32_t i, uint32_t j) {
     return ec->forward ? &ec->channels[i] : &ec->channels[(size_t)i * ec->dst_par + j];
 }
 
+typedef struct {
+    cluster_t *c;
+    uint32_t vertex, subtask;
+    uint64_t last_checkpoint;
+} finished_mail_t;
+
+static void run_finished(void *arg) {
+    finished_mail_t *m = arg;
+    sl_coordinator_task_finished(m->c->coordinator, m->vertex, m->subtask, m->last_checkpoint);
+    sl_free(m);
+}
+
 static void on_task_done(void *arg, sl_task_t *t) {
     cluster_t *c = arg;
+    sl_task_state_t state = sl_task_state(t);
     /* Reported at once, not when every local task ended: a JobMaster stopping a job waits for
      * its sinks while producers on the same TaskManager may still be blocked. */
     if (c->pl && c->pl->on_task_final)
-        c->pl->on_task_final(c->pl->arg, t->vertex->id, t->index, (int)sl_task_state(t), t->error);
-    if (sl_task_state(t) == SL_TASK_FAILED)
+        c->pl->on_task_final(c->pl->arg, t->vertex->id, t->index, (int)state, t->error, t->last_checkpoint);
+    /* The coordinator learns which checkpoints a finished task took part in (it keeps
+     * checkpointing the rest of the job); the mail follows the task's last acknowledgement,
+     * posted before its thread ended, though the coordinator takes either order. */
+    if (c->coordinator && state == SL_TASK_FINISHED) {
+        finished_mail_t *m = sl_malloc(sizeof *m);
+        if (m)
+            *m = (finished_mail_t){c, t->vertex->id, t->index, t->last_checkpoint};
+        if (m == NULL || sl_mailbox_put_mail(&c->done, run_finished, m) != 0) {
+            sl_free(m); /* checkpoints wait for it, time out, and the next ones do too */
+            SL_WARN("subtask %u of vertex %u finished but the coordinator could not be told", t->index,
+                    t->vertex->id);
+        }
+    }
+    if (state == SL_TASK_FAILED)
         atomic_fetch_add(&c->failed, 1);
+    if (state == SL_TASK_CANCELED)
+        atomic_fetch_add(&c->canceled, 1);
     atomic_fetch_add(&c->finished, 1);
     sl_mailbox_wake(&c->done);
 }
@@ -115,10 +144,13 @@ typedef struct {
     uint32_t n;
 } local_tasks_t;
 
+/* Tasks that ended are skipped: they would never run the mail, which would stay queued until
+ * the attempt ends (a long job would pile up one per checkpoint). */
 static int trigger_local(void *arg, uint64_t barrier_id) {
     local_tasks_t *lt = arg;
     for (uint32_t i = 0; i < lt->n; i++)
-        if (lt->tasks[i]->nin == 0 && sl_task_trigger_checkpoint(lt->tasks[i], barrier_id) != 0)
+        if (lt->tasks[i]->nin == 0 && sl_task_state(lt->tasks[i]) < SL_TASK_FINISHED &&
+            sl_task_trigger_checkpoint(lt->tasks[i], barrier_id) != 0)
             return SL_ENOMEM;
     return 0;
 }
@@ -126,7 +158,7 @@ static int trigger_local(void *arg, uint64_t barrier_id) {
 static void notify_local(void *arg, uint64_t id, bool stop) {
     local_tasks_t *lt = arg;
     for (uint32_t i = 0; i < lt->n; i++)
-        if (sl_task_notify_complete(lt->tasks[i], id, stop) != 0)
+        if (sl_task_state(lt->tasks[i]) < SL_TASK_FINISHED && sl_task_notify_complete(lt->tasks[i], id, stop) != 0)
             SL_WARN("checkpoint %llu: could not notify subtask %u", (unsigned long long)id, i);
 }
 
@@ -449,6 +481,7 @@ static int run_attempt(cluster_t *c, sl_progress_cb cb, void *cb_arg, int64_t in
     const sl_job_graph_t *g = c->g;
     atomic_init(&c->finished, 0);
     atomic_init(&c->failed, 0);
+    atomic_init(&c->canceled, 0);
     int rc = sl_mailbox_init(&c->done);
     if (rc)
         return rc;
@@ -489,8 +522,11 @@ static int run_attempt(cluster_t *c, sl_progress_cb cb, void *cb_arg, int64_t in
         while (sl_mailbox_take_mail(&c->done, &m))
             m.fn(m.arg);
         if (c->coordinator) {
-            if (atomic_load(&c->finished) > 0 || atomic_load(&c->failed) > 0)
-                sl_coordinator_stop(c->coordinator);
+            /* Finished tasks do not stop checkpoints (coordinator.c); a failure or a cancel does. */
+            if (atomic_load(&c->failed) > 0)
+                sl_coordinator_stop(c->coordinator, "a task failed");
+            else if (atomic_load(&c->canceled) > 0 || canceled)
+                sl_coordinator_stop(c->coordinator, "the job is being cancelled");
             sl_coordinator_tick(c->coordinator, sl_monotonic_ms());
         }
         if (atomic_load(&c->failed) > 0 || (cancel_asked(c) && !canceled)) {

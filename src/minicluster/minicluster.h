@@ -69,8 +69,11 @@ typedef struct sl_minicluster_placement_s {
     int (*bridge)(void *arg, uint32_t edge, uint32_t producer, uint32_t consumer, struct sl_channel_s *ch,
                   int local_producer, char *err, size_t errlen);
     void (*unbridge)(void *arg);
-    /* Every local task's final state (sl_task_state_t) and error, as it ends (on its thread). */
-    void (*on_task_final)(void *arg, uint32_t vertex, uint32_t subtask, int state, const char *error);
+    /* Every local task's final state (sl_task_state_t) and error, as it ends (on its thread),
+     * with the last checkpoint it snapshotted (0: none), which a FINISHED report carries to
+     * the coordinator. */
+    void (*on_task_final)(void *arg, uint32_t vertex, uint32_t subtask, int state, const char *error,
+                          uint64_t last_checkpoint);
     void *arg;
     volatile int *cancel; /* set non-zero to cancel this run */
     /* Checkpoints (NULL storage: none): where subtasks write, where their acknowledgements go

@@ -277,6 +277,89 @@ static int assign(sl_restore_plan_t *p, const sl_job_graph_t *g, const sl_ckpt_s
     return 0;
 }
 
+/* Where the subtasks that had finished in the checkpoint go (restore.h, FINISHED SUBTASKS).
+ * `fin_node[v][k]`: operator k of job vertex v comes from a checkpoint vertex whose subtasks all
+ * finished; checked against whole job vertices once every entry is planned. */
+typedef struct {
+    bool **fin_node;
+    bool *fin_vertex;
+} finished_plan_t;
+
+static bool is_source_op(const sl_job_graph_t *g, place_t pl) {
+    const sl_operator_vtable_t *vt = sl_operator_lookup(g->nodes[g->vertices[pl.v].nodes[pl.idx]].kind);
+    return vt && vt->source_poll;
+}
+
+/* Entry `os` (finished) of a checkpoint vertex with `nfin` of `old_par` subtasks finished,
+ * whose operators go to `pl`. */
+static int plan_finished(sl_restore_plan_t *p, const sl_job_graph_t *g, finished_plan_t *fp,
+                         const sl_ckpt_operator_state_t *os, const place_t *pl, uint32_t nops, uint32_t old_par,
+                         uint32_t nfin, char *err, size_t errlen) {
+    if (nfin == old_par) { /* the whole vertex had finished: so it stays, at any parallelism */
+        for (uint32_t k = 0; k < nops; k++) {
+            fp->fin_node[pl[k].v][pl[k].idx] = true;
+            fp->fin_vertex[pl[k].v] = true;
+        }
+        return 0;
+    }
+    const sl_job_vertex_t *jv = &g->vertices[pl[0].v];
+    bool same = old_par == jv->parallelism && nops == jv->nnodes;
+    for (uint32_t k = 0; same && k < nops; k++)
+        same = pl[k].v == pl[0].v && pl[k].idx == k;
+    if (same) { /* the same subtask is deployed finished */
+        if (os->subtask >= jv->parallelism) {
+            snprintf(err, errlen, "vertex '%s': finished subtask %u of a parallelism of %u", os->vertex_id,
+                     os->subtask, old_par);
+            return SL_EPARSE;
+        }
+        p->tasks[pl[0].v][os->subtask].finished = true;
+        return 0;
+    }
+    /* Another parallelism. A source's position is its splits: a finished subtask's are all read,
+     * so it simply hands none on and its heirs read the others' (none: they end at once). Any
+     * other operator's state or position would be lost with the finished subtask. */
+    bool source = is_source_op(g, pl[0]);
+    for (uint32_t k = 1; source && k < nops; k++) {
+        const sl_operator_vtable_t *vt = sl_operator_lookup(g->nodes[g->vertices[pl[k].v].nodes[pl[k].idx]].kind);
+        source = is_source_op(g, pl[k]) || (vt && vt->restore == NULL && !vt->keyed);
+    }
+    if (source)
+        return 0;
+    snprintf(err, errlen, "vertex '%s' had %u of its %u subtasks finished in checkpoint %llu: a partly finished "
+             "vertex (other than a source) can be restored at the same parallelism only (%u, not %u)", jv->name, nfin,
+             old_par, (unsigned long long)p->checkpoint_id, old_par, jv->parallelism);
+    return SL_EJOB;
+}
+
+/* Job vertices fed by wholly finished checkpoint vertices are deployed finished, every
+ * subtask; each of their operators must then have finished (none new, none still running). */
+static int apply_finished(sl_restore_plan_t *p, const sl_job_graph_t *g, finished_plan_t *fp, char *err,
+                          size_t errlen) {
+    for (uint32_t v = 0; v < g->nvertices; v++) {
+        if (!fp->fin_vertex[v])
+            continue;
+        const sl_job_vertex_t *jv = &g->vertices[v];
+        for (uint32_t k = 0; k < jv->nnodes; k++)
+            if (!fp->fin_node[v][k]) {
+                snprintf(err, errlen, "vertex '%s' chains operators that had finished in checkpoint %llu with "
+                         "operator '%s', which had not (or is new): restore it with the checkpoint's parallelism "
+                         "and chaining", jv->name, (unsigned long long)p->checkpoint_id,
+                         g->nodes[jv->nodes[k]].name);
+                return SL_EJOB;
+            }
+        for (uint32_t i = 0; i < jv->parallelism; i++)
+            p->tasks[v][i].finished = true;
+    }
+    return 0;
+}
+
+static void free_finished_plan(finished_plan_t *fp, const sl_job_graph_t *g) {
+    for (uint32_t v = 0; fp->fin_node && v < g->nvertices; v++)
+        sl_free(fp->fin_node[v]);
+    sl_free(fp->fin_node);
+    sl_free(fp->fin_vertex);
+}
+
 static int plan_from(sl_restore_plan_t *p, const sl_job_graph_t *g, const sl_ckpt_storage_t *s, uint64_t id,
                      const uint8_t *local, char *err, size_t errlen) {
     char mpath[4096];
@@ -295,6 +378,11 @@ static int plan_from(sl_restore_plan_t *p, const sl_job_graph_t *g, const sl_ckp
     }
     p->checkpoint_id = id;
     sl_ckpt_dir(s, id, p->path, sizeof p->path);
+    finished_plan_t fp = {sl_calloc(g->nvertices + 1, sizeof *fp.fin_node), sl_calloc(g->nvertices + 1, 1)};
+    rc = fp.fin_node && fp.fin_vertex ? 0 : SL_ENOMEM;
+    for (uint32_t v = 0; rc == 0 && v < g->nvertices; v++)
+        if ((fp.fin_node[v] = sl_calloc(g->vertices[v].nnodes + 1, sizeof **fp.fin_node)) == NULL)
+            rc = SL_ENOMEM;
     for (uint32_t o = 0; o < md.n_operators && rc == 0; o++) {
         place_t pl[MAX_CHAIN];
         uint32_t nops = 0;
@@ -307,11 +395,20 @@ static int plan_from(sl_restore_plan_t *p, const sl_job_graph_t *g, const sl_ckp
             rc = SL_EJOB;
             break;
         }
-        uint32_t old_par = 0;
+        uint32_t old_par = 0, nfin = 0;
         for (uint32_t k = 0; k < md.n_operators; k++)
-            old_par += strcmp(md.operators[k].vertex_id, md.operators[o].vertex_id) == 0;
-        rc = assign(p, g, s, &md.operators[o], pl, nops, old_par, local, err, errlen);
+            if (strcmp(md.operators[k].vertex_id, md.operators[o].vertex_id) == 0) {
+                old_par++;
+                nfin += md.operators[k].finished;
+            }
+        if (md.operators[o].finished)
+            rc = plan_finished(p, g, &fp, &md.operators[o], pl, nops, old_par, nfin, err, errlen);
+        else
+            rc = assign(p, g, s, &md.operators[o], pl, nops, old_par, local, err, errlen);
     }
+    if (rc == 0)
+        rc = apply_finished(p, g, &fp, err, errlen);
+    free_finished_plan(&fp, g);
 out:
     sl_ckpt_metadata_free(&md);
     return rc;

@@ -15,7 +15,23 @@
  * source subtask reads every split it inherited and none when it inherited nothing. An
  * operator whose positions cannot be merged (its vtable is not `rescalable`, e.g. the file
  * sources) keeps its vertex at the checkpoint's parallelism: the plan is refused with the
- * vertex and the operator named. */
+ * vertex and the operator named.
+ *
+ * FINISHED SUBTASKS (_metadata entries with "finished": they had ended before the checkpoint
+ * reached them; coordinator.c). Such a subtask is deployed finished (sl_task_restore_t.finished):
+ * it opens and runs nothing, not even its operators' finish logic (its output, final files
+ * included, was produced before the checkpoint and its consumers' snapshots hold it); it only
+ * ends its output partitions.
+ *
+ *   checkpoint vertex                 restored
+ *   all subtasks finished             its job vertex, every subtask finished, at any parallelism
+ *                                     (each operator of that job vertex must have finished)
+ *   some finished, same parallelism   the same subtasks finished
+ *   and chain
+ *   some finished, a source, another  finished subtasks hand on no splits (all read); the
+ *   parallelism                       others' are redistributed as above
+ *   some finished, otherwise          refused: the vertex and checkpoint are named, and it can be
+ *                                     restored at the same parallelism only */
 #ifndef SL_MINICLUSTER_RESTORE_H
 #define SL_MINICLUSTER_RESTORE_H
 

@@ -147,7 +147,8 @@ static void unbridge(void *arg) {
 
 /* ---- Reporting ---- */
 
-static void report(run_t *r, uint32_t vertex, uint32_t subtask, Sluice__Rpc__TaskState state, const char *error) {
+static void report(run_t *r, uint32_t vertex, uint32_t subtask, Sluice__Rpc__TaskState state, const char *error,
+                   uint64_t last_checkpoint) {
     Sluice__Rpc__TaskStateUpdate u = SLUICE__RPC__TASK_STATE_UPDATE__INIT;
     Sluice__Rpc__Error e = SLUICE__RPC__ERROR__INIT;
     u.job_id = r->job_id;
@@ -155,6 +156,7 @@ static void report(run_t *r, uint32_t vertex, uint32_t subtask, Sluice__Rpc__Tas
     u.vertex = vertex;
     u.subtask = subtask;
     u.state = state;
+    u.last_checkpoint = last_checkpoint;
     if (error && error[0]) {
         e.code = SL_EFAILED;
         e.message = (char *)error;
@@ -168,14 +170,17 @@ static void report(run_t *r, uint32_t vertex, uint32_t subtask, Sluice__Rpc__Tas
     atomic_fetch_add(&r->reported, 1);
 }
 
-static void on_task_final(void *arg, uint32_t vertex, uint32_t subtask, int state, const char *error) {
+static void on_task_final(void *arg, uint32_t vertex, uint32_t subtask, int state, const char *error,
+                          uint64_t last_checkpoint) {
     Sluice__Rpc__TaskState s = state == SL_TASK_FINISHED   ? SLUICE__RPC__TASK_STATE__TASK_FINISHED
                                : state == SL_TASK_CANCELED ? SLUICE__RPC__TASK_STATE__TASK_CANCELED
                                                            : SLUICE__RPC__TASK_STATE__TASK_FAILED;
     run_t *r = arg;
     if (s != SLUICE__RPC__TASK_STATE__TASK_FINISHED)
         atomic_store(&r->any_failed, true);
-    report(r, vertex, subtask, s, s == SLUICE__RPC__TASK_STATE__TASK_FAILED ? error : NULL);
+    /* Sent after the task's acknowledgements on the same connection (its snapshot writes are
+     * waited for before it ends), though the JobMaster takes either order. */
+    report(r, vertex, subtask, s, s == SLUICE__RPC__TASK_STATE__TASK_FAILED ? error : NULL, last_checkpoint);
 }
 
 /* ---- Checkpoints: the JobMaster coordinates, the run's tasks snapshot ---- */
@@ -199,9 +204,11 @@ static void on_ack(void *arg, sl_task_ack_t *ack) {
     sl_task_ack_free(ack);
 }
 
+/* Tasks that ended are skipped (their mailbox would keep the mail until the run ends). */
 static void trigger_sources(run_t *r, uint64_t barrier_id) {
     for (uint32_t i = 0; i < r->ntasks; i++)
-        if (r->tasks[i]->nin == 0 && sl_task_trigger_checkpoint(r->tasks[i], barrier_id) != 0)
+        if (r->tasks[i]->nin == 0 && sl_task_state(r->tasks[i]) < SL_TASK_FINISHED &&
+            sl_task_trigger_checkpoint(r->tasks[i], barrier_id) != 0)
             SL_WARN("job %s: cannot trigger checkpoint %llu", r->job_id,
                     (unsigned long long)(barrier_id & ~SL_CKPT_SAVEPOINT_BIT));
 }
@@ -240,7 +247,8 @@ void sl_tm_jobs_notify_complete(sl_tm_jobs_t *j, const Sluice__Rpc__NotifyCheckp
     pthread_mutex_lock(&j->mu);
     run_t *r = find_run(j, m->job_id, m->attempt);
     for (uint32_t i = 0; r && i < r->ntasks; i++)
-        if (sl_task_notify_complete(r->tasks[i], m->checkpoint_id, m->stop) != 0)
+        if (sl_task_state(r->tasks[i]) < SL_TASK_FINISHED &&
+            sl_task_notify_complete(r->tasks[i], m->checkpoint_id, m->stop) != 0)
             SL_WARN("job %s: cannot notify checkpoint %llu", m->job_id, (unsigned long long)m->checkpoint_id);
     pthread_mutex_unlock(&j->mu);
 }
@@ -270,7 +278,7 @@ static void *run_main(void *arg) {
         for (uint32_t v = 0; v < r->g.nvertices; v++)
             for (uint32_t i = 0; i < r->g.vertices[v].parallelism && atomic_load(&r->reported) < r->expected; i++)
                 if (i < r->nslots && r->local[i])
-                    report(r, v, i, SLUICE__RPC__TASK_STATE__TASK_FAILED, msg);
+                    report(r, v, i, SLUICE__RPC__TASK_STATE__TASK_FAILED, msg, 0);
     }
     for (uint32_t i = 0; i < r->nbridges; i++)
         if (r->bridges[i].pool)

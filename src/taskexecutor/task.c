@@ -544,15 +544,65 @@ static int open_chain(sl_task_t *t) {
     return sl_task_restore_operators(t);
 }
 
+/* A subtask restored as finished (it had finished when the checkpoint was taken): its
+ * operators are never opened, run or finished (a restored file sink finishing with empty state
+ * would replace its final output). Its producers finished as well (a task ends only after all
+ * its inputs ended), so its inputs carry nothing but their END (watermarks or records would
+ * mean an inconsistent checkpoint: records fail it), which it waits for so that every channel
+ * is drained as after a normal end; then it ends its own partitions. Mails (checkpoint
+ * triggers) are left unrun: sl_task_destroy frees them. */
+static int run_finished(sl_task_t *t) {
+    uint32_t ended = 0;
+    while (ended < t->nin) {
+        if (sl_mailbox_is_cancelled(&t->mailbox))
+            return SL_ECANCELED;
+        void *ready = NULL;
+        if (sl_mailbox_wait_ready(&t->mailbox, sl_monotonic_ms() + 100, &ready) != 1)
+            continue;
+        sl_channel_t *ch = ready;
+        sl_channel_entry_t e;
+        if (sl_channel_poll(ch, &e) != 1)
+            continue;
+        if (e.kind == SL_CH_BUFFER) {
+            /* Its producer was restored running: the checkpoint's finished subtasks are not
+             * closed upstream, and these records would be lost. */
+            sl_channel_release(ch, e.buf);
+            snprintf(t->error, sizeof t->error, "input channel %u delivered records to a subtask restored as "
+                     "finished from checkpoint %llu: its producers did not finish in it", ch->index,
+                     (unsigned long long)t->restore->checkpoint_id);
+            return SL_EJOB;
+        } else if (e.kind == SL_CH_END && !ch->ended) {
+            const char *failure = sl_channel_failure(ch);
+            if (failure) {
+                snprintf(t->error, sizeof t->error, "input channel %u: %.900s", ch->index, failure);
+                return SL_EIO;
+            }
+            ch->ended = true;
+            ended++;
+        }
+    }
+    int rc = 0;
+    for (uint32_t i = 0; rc == 0 && i < t->nwriters; i++)
+        rc = sl_record_writer_event(&t->writers[i].writer, SL_CH_END, 0);
+    return rc;
+}
+
 static void *task_main(void *arg) {
     sl_task_t *t = arg;
     schedule_t s = {.next_tick = sl_monotonic_ms() + t->watermark_interval_ms,
                     .next_flush = sl_monotonic_ms() + t->buffer_timeout_ms};
-    int rc = open_chain(t);
-    if (rc == 0)
-        rc = t->ops[0]->vt->source_poll ? run_source(t, &s) : run_consumer(t, &s);
-    if (rc == 0)
-        rc = finish_chain(t);
+    int rc;
+    if (t->restore && t->restore->finished) {
+        SL_INFO("%s (%u/%u) had finished in checkpoint %llu: deployed finished", t->vertex->name, t->index + 1,
+                t->vertex->parallelism, (unsigned long long)t->restore->checkpoint_id);
+        rc = run_finished(t);
+    } else {
+        rc = open_chain(t);
+        if (rc == 0)
+            rc = t->ops[0]->vt->source_poll ? run_source(t, &s) : run_consumer(t, &s);
+        if (rc == 0)
+            rc = finish_chain(t);
+    }
     publish_progress(t);
     sl_task_incremental_wait(t); /* its acknowledgement goes out before the task ends */
     sl_task_async_snapshot_wait(t); /* the same for a heap snapshot being written */

@@ -115,6 +115,10 @@ typedef struct sl_task_restore_op_s {
 
 typedef struct sl_task_restore_s {
     uint64_t checkpoint_id;
+    /* The subtask had finished when the checkpoint was taken (restore.h): it is deployed
+     * finished, never opening or running its operators (their finish logic ran before and its
+     * output is in the checkpoint downstream); it only ends its output partitions. */
+    bool finished;
     uint32_t nstate;          /* keyed-state snapshots overlapping this subtask's key groups */
     uint8_t **state;
     size_t *state_len;
@@ -158,6 +162,9 @@ struct sl_task_s {
     const struct sl_ckpt_storage_s *storage;
     sl_task_ack_cb on_ack;
     void *on_ack_arg;
+    uint64_t last_checkpoint;   /* highest checkpoint (or savepoint) id it snapshotted, 0 = none;
+                                 * reported with FINISHED: the coordinator then knows which
+                                 * checkpoints it took part in */
     uint64_t aligning;          /* checkpoint whose barriers are being aligned, 0 = none */
     bool aligning_savepoint;    /* ... and it is a savepoint */
     uint32_t barriers;          /* of it received so far */

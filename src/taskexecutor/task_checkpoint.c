@@ -217,6 +217,7 @@ int sl_task_checkpoint(sl_task_t *t, uint64_t barrier_id) {
         return SL_ENOMEM;
     }
     ack->checkpoint_id = id;
+    t->last_checkpoint = id; /* declined or not, it took part in id */
     ack->vertex = t->vertex->id;
     ack->subtask = t->index;
     ack->nops = t->nops;

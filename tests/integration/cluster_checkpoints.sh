@@ -6,7 +6,8 @@
 #    the heap and on RocksDB (incremental: shared files uploaded by TaskManagers);
 #  - `sluice savepoint` of a running job, then `sluice stop` (stop-with-savepoint): the job ends
 #    FINISHED, and a new job started --from-savepoint (at the same parallelism, and rescaled
-#    2 -> 3 and 3 -> 1) completes the output exactly;
+#    2 -> 3 and 3 -> 1) completes the output exactly; after 2 -> 3 a source subtask without
+#    splits finishes at once: checkpoints go on and a stop-with-savepoint still works;
 #  - bad input: a savepoint of an unknown job, of a job without checkpoint storage, a corrupt
 #    savepoint, and a savepoint of another job: clear errors, the cluster keeps running.
 # usage: cluster_checkpoints.sh SLUICE
@@ -95,7 +96,32 @@ for case in 3:3 2:3 3:1; do
     same "$out" "$WORK/ref16.csv" || fail "the output after stop at p=$start_p and resume at p=$resume_p differs"
     echo "ok p=$start_p: savepoint $(basename "$sp1"), stop with $(basename "$sp2"), resumed at p=$resume_p:" \
         "$(($(wc -l < "$out") - 1)) rows exact"
+    [ "$start_p" = 2 ] && sp_p2=$sp2
 done
+
+# 2b. Finished tasks: resumed at p=3 from the p=2 stop savepoint, the third source subtask has no
+# split and finishes at once. Checkpoints go on (listed finished in their _metadata), and a
+# stop-with-savepoint works; resumed from it, the output is exact.
+out="$WORK/sp-2-3.csv" # the path the savepoint's sink wrote
+timeout 300 "$SLUICE" nexmark --query q5 --events $EVENTS -p 3 $AT --output "$out" --from-savepoint "$sp_p2" \
+    -D execution.checkpointing.interval=200ms -D state.checkpoints.dir="$WORK/ck-fin" 2> "$WORK/fin.err" &
+job=$!
+id=$(running_id)
+i=0
+until grep -q '"finished": *true' "$WORK"/ck-fin/*/chk-*/_metadata 2> /dev/null; do
+    i=$((i + 1))
+    [ $i -lt 1200 ] || fail "no checkpoint completed after a source subtask finished"
+    sleep 0.05
+done
+sp3=$("$SLUICE" stop "$id" --savepoint "$WORK/savepoints" $AT 2> "$WORK/stop.err") ||
+    { cat "$WORK/stop.err"; fail "sluice stop with a finished subtask"; }
+wait $job || { cat "$WORK/fin.err"; fail "the stopped job's command failed"; }
+grep -q '"finished": *true' "$sp3"/chk-*/_metadata || fail "the savepoint $sp3 lists no finished subtask"
+timeout 300 "$SLUICE" nexmark --query q5 --events $EVENTS -p 3 $AT --output "$out" --from-savepoint "$sp3" \
+    2> "$WORK/resume.err" || { cat "$WORK/resume.err"; fail "resume from $sp3"; }
+same "$out" "$WORK/ref16.csv" || fail "the output after a stop with a finished subtask differs"
+echo "ok finished subtask: checkpoints went on, stop with $(basename "$sp3"), resumed at p=3:" \
+    "$(($(wc -l < "$out") - 1)) rows exact"
 
 # 3. Bad input.
 expect() { grep -q -- "$2" "$1" || { echo "FAIL: $3: expected '$2' in:"; cat "$1"; exit 1; }; }

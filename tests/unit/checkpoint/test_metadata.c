@@ -92,6 +92,9 @@ static void build_checkpoint(fx_t *f) {
     assert_int_equal(sl_ckpt_operator_add_file(op, SL_CKPT_HANDLE_FILE, "chk-5/window-1", &b), 0);
     assert_int_equal(sl_ckpt_operator_add_file(op, SL_CKPT_HANDLE_SHARED, "000012.sst", &sst), 0);
     assert_int_equal(sl_ckpt_operator_add_inline(op, "", 0), 0);
+    /* A subtask that had finished before the checkpoint: recorded, without state. */
+    assert_int_equal(sl_ckpt_metadata_add_operator(md, "source", 1, 0, 127, &op), 0);
+    op->finished = true;
 }
 
 static void assert_same(const sl_ckpt_metadata_t *x, const sl_ckpt_metadata_t *y) {
@@ -107,6 +110,7 @@ static void assert_same(const sl_ckpt_metadata_t *x, const sl_ckpt_metadata_t *y
         assert_int_equal(a->subtask, b->subtask);
         assert_int_equal(a->kg_first, b->kg_first);
         assert_int_equal(a->kg_last, b->kg_last);
+        assert_int_equal(a->finished, b->finished);
         assert_int_equal(a->n_handles, b->n_handles);
         for (uint32_t j = 0; j < a->n_handles; j++) {
             assert_int_equal(a->handles[j].kind, b->handles[j].kind);
@@ -136,6 +140,8 @@ static void test_round_trip(void **state) {
     sl_ckpt_metadata_t back;
     assert_int_equal(sl_ckpt_metadata_read(f->mdpath, &back, f->err, sizeof(f->err)), 0);
     assert_same(&f->md, &back);
+    assert_true(back.operators[3].finished);
+    assert_false(back.operators[0].finished);
     assert_string_equal(sl_ckpt_operator_get_extra(&back.operators[0], "offset"), "12346");
     assert_null(sl_ckpt_operator_get_extra(&back.operators[0], "nope"));
     assert_int_equal(sl_ckpt_metadata_verify_files(&f->s, &back, f->err, sizeof(f->err)), 0);
@@ -244,6 +250,8 @@ static void write_signed(const char *path, const char *json) {
 }
 
 #define OP_OK "{\"vertex\":\"v\",\"subtask\":0,\"key_groups\":[0,3],\"handles\":[],\"extras\":{}}"
+#define OP_FIN "{\"vertex\":\"v\",\"subtask\":0,\"key_groups\":[0,3],\"handles\":[],\"extras\":{},\"finished\":true}"
+#define HEAD2(fields) "{\"version\":2,\"checkpoint_id\":5,\"job_id\":\"job-a\",\"timestamp_ms\":1,\"kind\":\"checkpoint\"," fields "}"
 #define HEAD(fields) "{\"version\":1,\"checkpoint_id\":5,\"job_id\":\"job-a\",\"timestamp_ms\":1,\"kind\":\"checkpoint\"," fields "}"
 
 static void test_bad_fields(void **state) {
@@ -258,9 +266,18 @@ static void test_bad_fields(void **state) {
         {"{\"version\":1,\"checkpoint_id\":5,\"timestamp_ms\":1,\"kind\":\"checkpoint\",\"max_parallelism\":4,"
          "\"operators\":[]}",
          "field job_id: missing"},
-        {"{\"version\":2,\"checkpoint_id\":5,\"job_id\":\"j\",\"timestamp_ms\":1,\"kind\":\"checkpoint\","
+        {"{\"version\":3,\"checkpoint_id\":5,\"job_id\":\"j\",\"timestamp_ms\":1,\"kind\":\"checkpoint\","
          "\"max_parallelism\":4,\"operators\":[]}",
          "field version"},
+        /* Version 2 records finished subtasks: required there, without state. */
+        {HEAD2("\"max_parallelism\":4,\"operators\":[" OP_FIN "]"), NULL},
+        {HEAD2("\"max_parallelism\":4,\"operators\":[" OP_OK "]"), "field operators[0].finished: missing"},
+        {HEAD2("\"max_parallelism\":4,\"operators\":[{\"vertex\":\"v\",\"subtask\":0,\"key_groups\":[0,3],"
+               "\"handles\":[],\"extras\":{},\"finished\":1}]"),
+         "field operators[0].finished: expected a boolean"},
+        {HEAD2("\"max_parallelism\":4,\"operators\":[{\"vertex\":\"v\",\"subtask\":0,\"key_groups\":[0,3],"
+               "\"handles\":[],\"extras\":{\"0.s0\":\"1,0,5\"},\"finished\":true}]"),
+         "field operators[0].finished: a finished subtask has no state"},
         {"{\"version\":1,\"checkpoint_id\":5,\"job_id\":\"j\",\"timestamp_ms\":-1,\"kind\":\"checkpoint\","
          "\"max_parallelism\":4,\"operators\":[]}",
          "field timestamp_ms"},
