@@ -118,6 +118,31 @@ cc -shared -fPIC -I"$SRC/include" -o "$WORK/badfield.so" "$WORK/badfield.c"
 expect_fail field-out-of-range "field index 5 out of range" "$SLUICE" run "$WORK/badfield.so" "$WORK/bad.csv"
 expect_fail missing-aggregate "no_such_aggregate" "$SLUICE" run "$WORK/badfield.so" "$WORK/bad.csv" agg
 
+# A checkpoint directory that cannot be created or written: the path and the cause, before the
+# job processes anything. Root ignores permission bits, so as root the second run is made by
+# nobody (setpriv), from a copy of the binary in a directory nobody can enter.
+CKPT="-D execution.checkpointing.interval=100ms"
+: > "$WORK/plainfile"
+# shellcheck disable=SC2086
+expect_fail ckpt-dir-under-file "cannot create directory $WORK/plainfile: a file of that name exists" \
+    "$SLUICE" nexmark --query q5 --events 1000 --quiet $CKPT -D state.checkpoints.dir="$WORK/plainfile/ck"
+RO=$(mktemp -d)
+chmod 0755 "$RO"
+mkdir "$RO/ro"
+cp "$SLUICE" "$RO/sluice"
+if [ "$(id -u)" -eq 0 ]; then
+    # shellcheck disable=SC2086
+    expect_fail ckpt-dir-not-writable "cannot create directory $RO/ro/ck: Permission denied" \
+        setpriv --reuid=65534 --regid=65534 --clear-groups "$RO/sluice" nexmark --query q5 --events 1000 \
+        --quiet $CKPT -D state.checkpoints.dir="$RO/ro/ck"
+else
+    chmod 0555 "$RO/ro"
+    # shellcheck disable=SC2086
+    expect_fail ckpt-dir-not-writable "cannot create directory $RO/ro/ck: Permission denied" \
+        "$RO/sluice" nexmark --query q5 --events 1000 --quiet $CKPT -D state.checkpoints.dir="$RO/ro/ck"
+fi
+rm -rf "$RO"
+
 # -D wins over a configuration file wherever it appears on the command line.
 printf 'parallelism.default: 1\n' > "$WORK/p1.yaml"
 if expect_ok override-order "$SLUICE" run -D parallelism.default=2 -c "$WORK/p1.yaml" wordcount --lines 10; then

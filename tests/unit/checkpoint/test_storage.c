@@ -15,7 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "checkpoint/checksum.h"
@@ -139,12 +141,50 @@ static void test_init_rejects_bad_job_id(void **state) {
     assert_int_equal(sl_ckpt_storage_init(&f->s, f->root, "", f->err, sizeof(f->err)), SL_EINVAL);
 }
 
+/* Runs `fn` as a user who may not write `dir`: with chmod 0500 when we are not root, and as
+ * root (CI runs as root, who ignores permission bits) in a child that drops to nobody, so the
+ * refusal is tested either way. The child sends fn's result and f->err back through a pipe. */
+static int as_unprivileged(fx_t *f, const char *dir, int (*fn)(fx_t *)) {
+    if (geteuid() != 0) {
+        assert_int_equal(chmod(dir, 0500), 0);
+        int rc = fn(f);
+        chmod(dir, 0700);
+        return rc;
+    }
+    /* nobody may enter the test directory but not write in it (root owns it) */
+    assert_int_equal(chmod(f->root, 0755), 0);
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        if (setgroups(0, NULL) != 0 || setgid(65534) != 0 || setuid(65534) != 0)
+            _exit(3);
+        int rc = fn(f);
+        if (write(fds[1], &rc, sizeof rc) != sizeof rc || write(fds[1], f->err, sizeof f->err) != sizeof f->err)
+            _exit(4);
+        _exit(0);
+    }
+    close(fds[1]);
+    int rc = 0, status = 0;
+    ssize_t n = read(fds[0], &rc, sizeof rc);
+    ssize_t m = read(fds[0], f->err, sizeof f->err);
+    close(fds[0]);
+    chmod(f->root, 0700);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_int_equal(n, sizeof rc);
+    assert_int_equal(m, sizeof f->err);
+    f->err[sizeof f->err - 1] = '\0';
+    return rc;
+}
+
+static int init_job1(fx_t *f) { return sl_ckpt_storage_init(&f->s, f->root, "job1", f->err, sizeof(f->err)); }
+
 static void test_init_read_only_dir(void **state) {
     fx_t *f = *state;
-    if (geteuid() == 0)
-        skip(); /* root ignores permission bits */
-    assert_int_equal(chmod(f->root, 0500), 0);
-    int rc = sl_ckpt_storage_init(&f->s, f->root, "job1", f->err, sizeof(f->err));
+    int rc = as_unprivileged(f, f->root, init_job1);
     assert_int_equal(rc, SL_EIO);
     assert_non_null(strstr(f->err, f->root));
     assert_non_null(strstr(f->err, "Permission denied"));
@@ -241,18 +281,19 @@ static void test_writer_streaming(void **state) {
     assert_int_equal(sl_ckpt_file_verify(p, 300000, crc, f->err, sizeof(f->err)), 0);
 }
 
+static int open_shared_x(fx_t *f) {
+    char p[PATH_MAX];
+    sl_ckpt_shared_path(&f->s, "x", p, sizeof(p));
+    sl_ckpt_writer_t w;
+    return sl_ckpt_writer_open(&w, p, f->err, sizeof(f->err));
+}
+
 static void test_writer_open_fails_in_read_only_dir(void **state) {
     fx_t *f = *state;
     init_storage(f);
-    if (geteuid() == 0)
-        skip();
-    char dir[PATH_MAX], p[PATH_MAX];
+    char dir[PATH_MAX];
     snprintf(dir, sizeof(dir), "%s/job1/shared", f->root);
-    sl_ckpt_shared_path(&f->s, "x", p, sizeof(p));
-    assert_int_equal(chmod(dir, 0500), 0);
-    sl_ckpt_writer_t w;
-    int rc = sl_ckpt_writer_open(&w, p, f->err, sizeof(f->err));
-    chmod(dir, 0700);
+    int rc = as_unprivileged(f, dir, open_shared_x);
     assert_int_equal(rc, SL_EIO);
     assert_non_null(strstr(f->err, "x.tmp"));
     assert_non_null(strstr(f->err, "Permission denied"));
