@@ -4,9 +4,12 @@
  *    current key, as a rolling count does) on the RocksDB backend, against RocksDB's raw put
  *    rate on the same encoded keys measured in the same run; and the heap backend's rate.
  * 2. Checkpoint cost: with STATE_MB of RocksDB state, a full (portable) snapshot against
- *    incremental checkpoints after 1% of the keys changed: bytes uploaded and seconds.
+ *    incremental checkpoints after 1% of the keys changed: bytes uploaded and seconds. Then
+ *    what the compaction style costs readers: random get + put over the whole state, and the
+ *    instance's size on disk (what the latest checkpoint references).
  *
- * usage: state_bench [STATE_MB (default 2048)] [UPDATES (default 2000000)] [ROUNDS (default 32)] */
+ * usage: state_bench [STATE_MB (default 2048)] [UPDATES (default 2000000)] [ROUNDS (default 32)]
+ *                    [level|universal (default level)] [bloom|nobloom (default bloom)] */
 #include <sluice/error.h>
 
 #include <rocksdb/c.h>
@@ -14,6 +17,8 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <ftw.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -134,15 +139,55 @@ static void fill(sl_keyed_backend_t *b, uint32_t id, uint64_t from, uint64_t to,
     }
 }
 
+static uint64_t tree_bytes;
+
+static int add_file_size(const char *p, const struct stat *st, int flag, struct FTW *ftw) {
+    (void)p, (void)ftw;
+    if (flag == FTW_F)
+        tree_bytes += (uint64_t)st->st_size;
+    return 0;
+}
+
+/* Bytes of the regular files below `dir`. */
+static uint64_t dir_bytes(const char *dir) {
+    tree_bytes = 0;
+    nftw(dir, add_file_size, 16, FTW_PHYS);
+    return tree_bytes;
+}
+
+/* Random get + put over all `keys` of the big state: the reads a compaction style makes slow
+ * (every sorted run that may hold the key is searched, bloom filters skip most). */
+static double random_updates(sl_keyed_backend_t *b, uint32_t id, uint64_t keys, uint64_t n) {
+    uint64_t x = 88172645463325252ULL, val[13];
+    double t0 = now_s();
+    for (uint64_t i = 0; i < n; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        uint64_t k = x % keys;
+        set_key(b, &k);
+        const void *v;
+        uint32_t len;
+        int rc = sl_state_value_get(b, id, NULL, 0, &v, &len);
+        if (rc != 1 || len != sizeof val)
+            die("random get", rc < 0 ? rc : SL_EIO);
+        memcpy(val, v, sizeof val);
+        val[0]++;
+        if ((rc = sl_state_value_put(b, id, NULL, 0, val, sizeof val)) != 0)
+            die("random put", rc);
+    }
+    return (double)n / (now_s() - t0);
+}
+
 /* The upload thread acknowledges here; the ack lives on the caller's stack. */
 static void bench_ack(void *arg, sl_task_ack_t *ack) {}
 
-static void checkpoint_cost(const char *dir, uint64_t state_mb, uint64_t rounds) {
+static void checkpoint_cost(const char *dir, uint64_t state_mb, uint64_t rounds, const sl_rocksdb_options_t *opts) {
     uint64_t keys = state_mb * 1024 * 1024 / 126; /* ~126 bytes per entry (key, value, encoding) */
     char path[512], err[512];
     snprintf(path, sizeof path, "%s/big", dir);
     sl_keyed_backend_t *b;
-    int rc = sl_rocksdb_backend_create(path, NULL, MAXP, 0, MAXP - 1, &b, err, sizeof err);
+    int rc = sl_rocksdb_backend_create(path, NULL, opts, MAXP, 0, MAXP - 1, &b, err, sizeof err);
     if (rc)
         die(err, rc);
     uint32_t id;
@@ -211,6 +256,11 @@ static void checkpoint_cost(const char *dir, uint64_t state_mb, uint64_t rounds)
            "average; uploaded/changed %.2fx; full/incremental time %.1fx\n",
            changed / 1048576.0, (unsigned long long)rounds, sum_up / rounds / 1048576.0, sum_s / rounds,
            sum_up / rounds / changed, full_s / (sum_s / rounds));
+    uint64_t disk = dir_bytes(path);
+    double rate = random_updates(b, id, keys, 200000);
+    printf("after the checkpoints: %.0f MB on disk (%.2fx the %.0f MB of entries); random get + put over all keys: "
+           "%.0f updates/s\n",
+           (double)disk / 1048576.0, (double)disk / ((double)keys * 126), (double)keys * 126 / 1048576.0, rate);
     sl_task_incremental_free(&t);
     sl_keyed_backend_destroy(b);
     char rm[512];
@@ -222,10 +272,19 @@ int main(int argc, char **argv) {
     uint64_t state_mb = argc > 1 ? strtoull(argv[1], NULL, 10) : 2048;
     uint64_t n = argc > 2 ? strtoull(argv[2], NULL, 10) : 2000000;
     uint64_t rounds = argc > 3 ? strtoull(argv[3], NULL, 10) : 32;
+    setvbuf(stdout, NULL, _IOLBF, 0); /* progress as it happens, also into a file */
+    sl_rocksdb_options_t opts = {SL_ROCKSDB_COMPACTION_LEVEL, true};
+    if (argc > 4)
+        opts.compaction = strcmp(argv[4], "universal") == 0 ? SL_ROCKSDB_COMPACTION_UNIVERSAL
+                                                            : SL_ROCKSDB_COMPACTION_LEVEL;
+    if (argc > 5)
+        opts.bloom_filter = strcmp(argv[5], "nobloom") != 0;
     uint64_t keys = 100000;
     char dir[] = "/tmp/sl-state-bench-XXXXXX", path[128], err[256];
     if (mkdtemp(dir) == NULL)
         return 1;
+    printf("RocksDB: %s compaction, %s\n", opts.compaction == SL_ROCKSDB_COMPACTION_UNIVERSAL ? "universal" : "level",
+           opts.bloom_filter ? "bloom filters" : "no bloom filters");
     printf("State access, %llu updates (get + put) over %llu keys\n", (unsigned long long)n, (unsigned long long)keys);
     sl_keyed_backend_t *b;
     if (sl_heap_backend_create(MAXP, 0, MAXP - 1, &b))
@@ -237,7 +296,7 @@ int main(int argc, char **argv) {
     snprintf(path, sizeof path, "%s/raw1", dir);
     double raw1 = raw_updates(path, n, keys);
     snprintf(path, sizeof path, "%s/rdb", dir);
-    if (sl_rocksdb_backend_create(path, NULL, MAXP, 0, MAXP - 1, &b, err, sizeof err))
+    if (sl_rocksdb_backend_create(path, NULL, &opts, MAXP, 0, MAXP - 1, &b, err, sizeof err))
         return 1;
     double rdb = updates(b, n, keys);
     sl_keyed_backend_destroy(b);
@@ -247,7 +306,7 @@ int main(int argc, char **argv) {
     printf("RocksDB raw         %12.0f updates/s (mean of %.0f before and %.0f after)\n", raw, raw1, raw2);
     printf("RocksDB backend     %12.0f updates/s   %.0f%% of raw\n", rdb, 100.0 * rdb / raw);
     if (state_mb)
-        checkpoint_cost(dir, state_mb, rounds);
+        checkpoint_cost(dir, state_mb, rounds, &opts);
     char cmd[256];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     return system(cmd) == 0 ? 0 : 1;

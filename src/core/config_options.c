@@ -25,6 +25,11 @@ const sl_option_t sl_options[] = {
      NULL},
     {"state.backend.incremental", SL_OPT_BOOL, "true",
      "RocksDB checkpoints upload only new SST files (false: a full portable snapshot each time)", 0, 0, NULL},
+    {"state.backend.rocksdb.compaction.style", SL_OPT_ENUM, "level",
+     "RocksDB compaction: level (fewest files per read, least space) or universal (fewer bytes rewritten, so "
+     "smaller incremental checkpoints; more files per read, up to 3x the space)", 0, 0, "level|universal"},
+    {"state.backend.rocksdb.use-bloom-filter", SL_OPT_BOOL, "true",
+     "a bloom filter (10 bits per key) in every RocksDB file, so a read skips files without its key", 0, 0, NULL},
     {"state.backend.rocksdb.localdir", SL_OPT_STRING, "",
      "directory of the RocksDB instances (default: $TMPDIR or /tmp, then sluice-rocksdb-<pid>)", 0, 0, NULL},
     {"execution.savepoint.path", SL_OPT_STRING, "",

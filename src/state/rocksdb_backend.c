@@ -515,9 +515,47 @@ static const sl_keyed_backend_vtable_t rdb_vt = {
 };
 
 
-int sl_rocksdb_backend_create(const char *path, const sl_rocksdb_memory_t *mem, uint32_t max_parallelism,
-                              uint32_t kg_first, uint32_t kg_last, sl_keyed_backend_t **out, char *errbuf,
-                              size_t errlen) {
+void sl_rocksdb_options_from_config(const sl_config_t *config, sl_rocksdb_options_t *out) {
+    const char *style = sl_config_str(config, "state.backend.rocksdb.compaction.style");
+    out->compaction = style && strcmp(style, "universal") == 0 ? SL_ROCKSDB_COMPACTION_UNIVERSAL
+                                                                : SL_ROCKSDB_COMPACTION_LEVEL;
+    out->bloom_filter = sl_config_bool(config, "state.backend.rocksdb.use-bloom-filter");
+}
+
+/* Checkpoint-friendly level compaction: level 0 collects more flushes before it is merged into
+ * a level 1 large enough to hold most of the state, so a checkpoint after a small change
+ * uploads the new flush and less often a rewritten level (each rewrite is uploaded again). */
+static void set_level_compaction(rocksdb_options_t *o) {
+    rocksdb_options_set_level0_file_num_compaction_trigger(o, 16);
+    rocksdb_options_set_level0_slowdown_writes_trigger(o, 40);
+    rocksdb_options_set_level0_stop_writes_trigger(o, 64);
+    rocksdb_options_set_max_bytes_for_level_base(o, 1ull << 30);
+    rocksdb_options_set_target_file_size_base(o, 64ull << 20);
+}
+
+/* Universal compaction for small uploads: flushes (one per checkpoint) pile up as sorted runs
+ * until 32 exist, then the newest runs of similar size are merged; the whole state is
+ * rewritten only when the newer runs hold twice its size (RocksDB's default size
+ * amplification bound), so that rewrite is paid once per twice the state's size changed. */
+static void set_universal_compaction(rocksdb_options_t *o) {
+    rocksdb_universal_compaction_options_t *u = rocksdb_universal_compaction_options_create();
+    rocksdb_universal_compaction_options_set_size_ratio(u, 1);
+    rocksdb_universal_compaction_options_set_max_size_amplification_percent(u, 200);
+    rocksdb_options_set_universal_compaction_options(o, u); /* copied */
+    rocksdb_universal_compaction_options_destroy(u);
+    rocksdb_options_set_compaction_style(o, rocksdb_universal_compaction);
+    rocksdb_options_set_level0_file_num_compaction_trigger(o, 32);
+    rocksdb_options_set_level0_slowdown_writes_trigger(o, 56);
+    rocksdb_options_set_level0_stop_writes_trigger(o, 80);
+    rocksdb_options_set_target_file_size_base(o, 64ull << 20);
+}
+
+int sl_rocksdb_backend_create(const char *path, const sl_rocksdb_memory_t *mem, const sl_rocksdb_options_t *opts,
+                              uint32_t max_parallelism, uint32_t kg_first, uint32_t kg_last,
+                              sl_keyed_backend_t **out, char *errbuf, size_t errlen) {
+    static const sl_rocksdb_options_t defaults = {SL_ROCKSDB_COMPACTION_LEVEL, true};
+    if (opts == NULL)
+        opts = &defaults;
     if (max_parallelism == 0 || max_parallelism > 65536 || kg_first > kg_last || kg_last >= max_parallelism)
         return SL_EINVAL;
     if (sl_make_dirs(path) != 0) {
@@ -539,14 +577,12 @@ int sl_rocksdb_backend_create(const char *path, const sl_rocksdb_memory_t *mem, 
     r->ro = rocksdb_readoptions_create();
     rocksdb_writeoptions_disable_WAL(r->wo, 1);
     rocksdb_options_set_create_if_missing(r->opts, 1);
-    /* Checkpoint-friendly compaction: level 0 collects more flushes before it is merged into a
-     * level 1 large enough to hold most of the state, so a checkpoint after a small change
-     * uploads the new flush and rarely a rewritten level (each rewrite is uploaded again). */
-    rocksdb_options_set_level0_file_num_compaction_trigger(r->opts, 16);
-    rocksdb_options_set_level0_slowdown_writes_trigger(r->opts, 40);
-    rocksdb_options_set_level0_stop_writes_trigger(r->opts, 64);
-    rocksdb_options_set_max_bytes_for_level_base(r->opts, 1ull << 30);
-    rocksdb_options_set_target_file_size_base(r->opts, 64ull << 20);
+    if (opts->compaction == SL_ROCKSDB_COMPACTION_UNIVERSAL)
+        set_universal_compaction(r->opts);
+    else
+        set_level_compaction(r->opts);
+    if (opts->bloom_filter) /* owned by the table options from here on */
+        rocksdb_block_based_options_set_filter_policy(r->table, rocksdb_filterpolicy_create_bloom_full(10));
     rocksdb_options_set_merge_operator(
         r->opts, rocksdb_mergeoperator_create(NULL, merge_destroy, full_merge, partial_merge, delete_merged, merge_name));
     if (mem)

@@ -11,12 +11,29 @@ struct sl_config_s;
 #include "state/keyed_state.h"
 #include "state/rocksdb_memory.h"
 
+/* How an instance compacts (state.backend.rocksdb.compaction.style). Compaction decides what
+ * an incremental checkpoint uploads: every file a compaction writes is new. "level" keeps one
+ * sorted run per level (fewest files per read, least space) but rewrites level 1 whenever
+ * level 0 is merged into it; "universal" merges runs of similar size and the whole state only
+ * when the newer runs reach a share of it (fewer bytes rewritten, more runs per read, up to
+ * three times the space). docs/checkpoints.md has the figures. */
+typedef enum { SL_ROCKSDB_COMPACTION_LEVEL = 0, SL_ROCKSDB_COMPACTION_UNIVERSAL } sl_rocksdb_compaction_t;
+
+typedef struct {
+    sl_rocksdb_compaction_t compaction;
+    bool bloom_filter; /* a full filter of 10 bits per key in every SST file */
+} sl_rocksdb_options_t;
+
+/* The options of state.backend.rocksdb.* in `config`. */
+void sl_rocksdb_options_from_config(const struct sl_config_s *config, sl_rocksdb_options_t *out);
+
 /* Opens a fresh instance in directory `path` (created; deleted again by destroy) owning key
  * groups [kg_first, kg_last]. `mem` is the TaskManager's shared memory, or NULL for RocksDB's
- * defaults. Errors: SL_EINVAL, SL_ENOMEM, SL_ESTATE_IO with a message naming the path. */
-int sl_rocksdb_backend_create(const char *path, const sl_rocksdb_memory_t *mem, uint32_t max_parallelism,
-                              uint32_t kg_first, uint32_t kg_last, sl_keyed_backend_t **out, char *err,
-                              size_t errlen);
+ * defaults; `opts` NULL means the defaults of the configuration keys. Errors: SL_EINVAL,
+ * SL_ENOMEM, SL_ESTATE_IO with a message naming the path. */
+int sl_rocksdb_backend_create(const char *path, const sl_rocksdb_memory_t *mem, const sl_rocksdb_options_t *opts,
+                              uint32_t max_parallelism, uint32_t kg_first, uint32_t kg_last,
+                              sl_keyed_backend_t **out, char *err, size_t errlen);
 
 /* Writes a RocksDB checkpoint of the instance into `dir` (which must not exist): the SST files
  * are hard links, immutable, so an incremental checkpoint uploads only those it has not

@@ -133,7 +133,9 @@ static int create_state(sl_task_t *t) {
     char path[4096];
     if ((rc = rocksdb_path(t, path, sizeof path)) != 0)
         return rc;
-    rc = sl_rocksdb_backend_create(path, t->rocksdb_memory, t->graph->max_parallelism, first, last, &t->state,
+    sl_rocksdb_options_t opts;
+    sl_rocksdb_options_from_config(t->config, &opts);
+    rc = sl_rocksdb_backend_create(path, t->rocksdb_memory, &opts, t->graph->max_parallelism, first, last, &t->state,
                                    t->error, sizeof t->error);
     return rc;
 }

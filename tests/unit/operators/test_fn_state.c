@@ -237,7 +237,7 @@ static void use_rocksdb(fixture_t *f) {
     assert_non_null(mkdtemp(f->dir));
     snprintf(path, sizeof path, "%s/db", f->dir);
     sl_keyed_backend_t *b;
-    if (sl_rocksdb_backend_create(path, NULL, 128, 0, 127, &b, err, sizeof err) != 0)
+    if (sl_rocksdb_backend_create(path, NULL, NULL, 128, 0, 127, &b, err, sizeof err) != 0)
         fail_msg("rocksdb: %s", err);
     sl_keyed_backend_destroy(f->h.state);
     f->h.state = b;

@@ -54,7 +54,7 @@ static int setup_rocksdb(void **state) {
         return -1;
     snprintf(path, sizeof path, "%s/db", rocks_dir);
     is_rocksdb = true;
-    if (sl_rocksdb_backend_create(path, NULL, MAXP, 0, MAXP - 1, &b, err, sizeof err) != 0) {
+    if (sl_rocksdb_backend_create(path, NULL, NULL, MAXP, 0, MAXP - 1, &b, err, sizeof err) != 0) {
         fprintf(stderr, "rocksdb: %s\n", err);
         return -1;
     }

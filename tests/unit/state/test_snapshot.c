@@ -115,7 +115,7 @@ static sl_keyed_backend_t *make(int rocks, uint32_t first, uint32_t last) {
     char path[128], err[256];
     static int n;
     snprintf(path, sizeof path, "%s/db%d", dir, n++);
-    assert_int_equal(sl_rocksdb_backend_create(path, NULL, MAXP, first, last, &b, err, sizeof err), 0);
+    assert_int_equal(sl_rocksdb_backend_create(path, NULL, NULL, MAXP, first, last, &b, err, sizeof err), 0);
     return b;
 }
 
