@@ -23,7 +23,14 @@
  * A value whose expires_at <= now reads as absent. Reducing values and accumulators pass
  * through a 16-byte aligned stack buffer with room for that prefix and the largest allowed
  * value, so a reducing or aggregating add allocates nothing; value, list and map writes with
- * TTL wrap into a 256-byte stack buffer and allocate only for larger values. */
+ * TTL wrap into a 256-byte stack buffer and allocate only for larger values.
+ *
+ * Registering a state with TTL tells the backend (sl_state_set_ttl, with the operator's
+ * clock), which then drops expired entries that are never read again: every access first
+ * gives the heap backend one incremental cleanup step over that state (Flink's
+ * cleanupIncrementally(5, false)); RocksDB does it in its compactions. An access reads the
+ * clock once, into op->fn_states.now, for the cleanup, the expiry it writes and the ones it
+ * reads. */
 #include "operators/operator.h"
 
 #include <sluice/error.h>
@@ -33,6 +40,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/mailbox.h"
 
 typedef enum { FN_VALUE, FN_LIST, FN_MAP, FN_REDUCING, FN_AGGREGATING } fn_kind_t;
 
@@ -109,14 +117,27 @@ static int resolve(sl_operator_t *op, const char *name, fn_kind_t kind, sl_fn_st
     int rc = sl_state_register(op->state, name, backend_kind[kind], &e->id);
     if (rc == SL_EINVAL)
         return wrong_backend_kind(op, name, kind);
+    if (rc == 0 && op->state_ttl_ms > 0)
+        rc = sl_state_set_ttl(op->state, e->id, op->now_ms ? op->now_ms : sl_wall_ms);
     if (rc)
         return sl_operator_fail(op, rc, "state '%s': %s", name, sl_strerror(rc));
     e->kind = kind;
     return 0;
 }
 
+/* With a TTL, the start of every access to state `s`: the time of the access, and a cleanup
+ * step before anything is handed out, so that the step cannot invalidate it. */
+static int ttl_access(sl_fn_ctx_t *ctx, const char *name, const sl_fn_state_t *s) {
+    sl_operator_t *op = ctx->op;
+    if (op->state_ttl_ms <= 0)
+        return 0;
+    op->fn_states.now = sl_fn_now(ctx);
+    int rc = sl_state_ttl_cleanup(op->state, s->id, op->fn_states.now);
+    return rc ? sl_operator_fail(op, rc, "state '%s': TTL cleanup: %s", name, sl_strerror(rc)) : 0;
+}
+
 /* The state `name` used as `kind`, from op->fn_states or resolved now (into `scratch` when it
- * cannot be kept). */
+ * cannot be kept), after its TTL step (ttl_access). */
 static int fn_state(sl_fn_ctx_t *ctx, const char *name, fn_kind_t kind, sl_fn_state_t *scratch,
                     const sl_fn_state_t **out) {
     sl_operator_t *op = ctx->op;
@@ -133,7 +154,7 @@ static int fn_state(sl_fn_ctx_t *ctx, const char *name, fn_kind_t kind, sl_fn_st
                 return sl_operator_fail(op, SL_EINVAL, "state '%s' is a %s state, used as %s state", name,
                                         kind_name[c->e[i].kind], kind_name[kind]);
             *out = &c->e[i];
-            return 0;
+            return ttl_access(ctx, name, *out);
         }
     size_t len = strlen(name);
     sl_fn_state_t *e = c->n < SL_FN_STATES_MAX && len < SL_FN_STATE_NAME_MAX ? &c->e[c->n] : scratch;
@@ -145,14 +166,14 @@ static int fn_state(sl_fn_ctx_t *ctx, const char *name, fn_kind_t kind, sl_fn_st
         c->n++;
     }
     *out = e;
-    return 0;
+    return ttl_access(ctx, name, e);
 }
 
 /* ---- TTL ---- */
 
 /* State TTL (Flink's StateTtlConfig with its defaults: processing time, refreshed on create
  * and write, expired values never returned). */
-static int64_t expiry(sl_fn_ctx_t *ctx) { return sl_fn_now(ctx) + ctx->op->state_ttl_ms; }
+static int64_t expiry(sl_fn_ctx_t *ctx) { return ctx->op->fn_states.now + ctx->op->state_ttl_ms; }
 
 static int ttl_wrap(sl_fn_ctx_t *ctx, const void *val, uint32_t len, uint8_t *small, size_t cap, uint8_t **out) {
     *out = 8 + (size_t)len <= cap ? small : sl_malloc(8 + (size_t)len);
@@ -171,7 +192,7 @@ static int ttl_unwrap(sl_fn_ctx_t *ctx, const char *name, const void **val, uint
     if (*len < 8)
         return sl_operator_fail(ctx->op, SL_ESTATE_IO, "state '%s': value without its expiry (TTL)", name);
     memcpy(&at, *val, 8);
-    if (at <= sl_fn_now(ctx))
+    if (at <= ctx->op->fn_states.now)
         return 0;
     *val = (const uint8_t *)*val + 8;
     *len -= 8;
@@ -277,7 +298,7 @@ int sl_fn_list_visit(sl_fn_ctx_t *ctx, const char *state, int (*cb)(void *arg, c
     sl_fn_state_t scratch;
     const sl_fn_state_t *s;
     int rc = fn_state(ctx, state, FN_LIST, &scratch, &s);
-    list_visit_t lv = {cb, arg, has_ttl(ctx) ? sl_fn_now(ctx) : 0, has_ttl(ctx)};
+    list_visit_t lv = {cb, arg, ctx->op->fn_states.now, has_ttl(ctx)};
     return rc ? rc : sl_state_iterate(ctx->op->state, s->id, NULL, 0, list_visit_adapter, &lv);
 }
 
@@ -364,7 +385,7 @@ int sl_fn_map_visit(sl_fn_ctx_t *ctx, const char *state, sl_map_visit_cb cb, voi
     mv.cb = cb;
     mv.arg = arg;
     mv.ttl = has_ttl(ctx);
-    mv.now = mv.ttl ? sl_fn_now(ctx) : 0;
+    mv.now = ctx->op->fn_states.now;
     mv.gc_len = 0;
     rc = sl_state_iterate(ctx->op->state, s->id, NULL, 0, map_visit_adapter, &mv);
     for (uint32_t off = 0; off < mv.gc_len;) {

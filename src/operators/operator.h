@@ -125,6 +125,7 @@ typedef struct sl_fn_state_s {
 typedef struct sl_fn_states_s {
     const sl_keyed_backend_t *backend; /* the ids are this backend's; another one empties the list */
     uint32_t n;
+    int64_t now; /* with a state TTL: the processing time of the current access, read once */
     sl_fn_state_t e[SL_FN_STATES_MAX];
 } sl_fn_states_t;
 

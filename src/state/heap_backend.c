@@ -9,12 +9,23 @@
  *
  * Snapshots are copy-on-write (heap_backend.h): the tables of every state share one
  * sl_bt_cow_t, and a change to a block or a nested map that an open snapshot may read copies
- * it first. */
+ * it first.
+ *
+ * TTL cleanup (Flink's incremental cleanup): a state with TTL keeps a cursor (key group, slot,
+ * slot of the nested map) that each ttl_cleanup call moves over a few entries, removing the
+ * expired ones, so state that is never read again still goes away while the job touches that
+ * state at all. The cursor is a position, not an iterator: inserts and removals in between
+ * may make it skip or revisit an entry, which only delays that entry to the next round. Each
+ * call looks at a bounded number of slots, so a large, mostly empty table costs the same per
+ * call as a full one. Removing a whole entry retires a block a snapshot shares exactly as a
+ * remove does; a change that would need a copy of shared bytes (dropping some elements of a
+ * list, an entry of a map) waits for a round after the snapshot, so cleanup never allocates. */
 #include "state/heap_backend.h"
 
 #include <sluice/error.h>
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "core/alloc.h"
@@ -24,10 +35,17 @@
 
 #define MAX_STATES 256
 
+/* Slots a ttl_cleanup call may look at, empty ones and key-group hops included: the bound
+ * that keeps a call O(1) however sparse the tables are. */
+#define TTL_CLEANUP_SLOTS 64
+
 typedef struct {
     char *name;
     sl_state_kind_t kind;
     sl_byte_table_t *tables; /* one per owned key group */
+    /* TTL (keyed_state.h): the clock, or NULL; and the cleanup cursor. */
+    sl_state_clock_fn ttl;
+    uint32_t cur_g, cur_i, cur_j;
 } heap_state_t;
 
 /* A retired item: a block, or a nested map table with the low bit set. */
@@ -42,7 +60,9 @@ typedef struct {
     void *async_slot;
     /* Guarded by lock: the snapshot thread closes while the backend's thread retires. */
     pthread_mutex_t lock;
-    bool snap_open;
+    /* Written under lock; atomic so that TTL cleanup can tell a closed snapshot from an open
+     * one without taking the lock. */
+    atomic_bool snap_open;
     uintptr_t *retired;
     size_t nretired, retired_cap;
 } heap_backend_t;
@@ -60,6 +80,7 @@ struct sl_heap_snapshot_s {
     uint32_t nstates;
     snap_entry_t *entries;
     size_t *start;
+    int64_t *ttl_now; /* per state: the time its TTL was read against at open, or INT64_MIN */
 };
 
 static heap_backend_t *hb(sl_keyed_backend_t *b) { return (heap_backend_t *)b; }
@@ -382,6 +403,144 @@ static int iterate(sl_keyed_backend_t *b, uint32_t id, const void *ns, uint32_t 
     return 0;
 }
 
+/* ---- TTL (keyed_state.h) and its incremental cleanup ---- */
+
+static int set_ttl(sl_keyed_backend_t *b, uint32_t id, sl_state_clock_fn now_ms) {
+    heap_backend_t *h = hb(b);
+    if (id >= h->nstates || now_ms == NULL)
+        return SL_EINVAL;
+    h->states[id].ttl = now_ms;
+    return 0;
+}
+
+static sl_state_clock_fn ttl_clock(const sl_keyed_backend_t *b, uint32_t id) {
+    const heap_backend_t *h = (const heap_backend_t *)b;
+    return id < h->nstates ? h->states[id].ttl : NULL;
+}
+
+/* A value without room for its expiry is left alone: fn_state reports it when it is read. */
+static bool expired(const uint8_t *v, uint32_t len, int64_t now) {
+    int64_t at;
+    if (len < 8)
+        return false;
+    memcpy(&at, v, 8);
+    return at <= now;
+}
+
+/* True when an open snapshot may read the entry's bytes. Once the snapshot has closed, the
+ * first look ends copying, as retire_item does, so cleanup that only ever meets blocks of the
+ * old version is not held back forever. */
+static bool still_shared(heap_backend_t *h, const sl_byte_table_t *t, const sl_bt_entry_t *e) {
+    if (!sl_bt_shared(t, e))
+        return false;
+    if (atomic_load_explicit(&h->snap_open, memory_order_acquire))
+        return true;
+    h->cow.snap_version = 0;
+    return false;
+}
+
+/* Drops the expired elements of a list entry. True when the whole entry went away (its slot
+ * now holds another entry, or none). */
+static bool clean_list(heap_backend_t *h, sl_byte_table_t *t, sl_bt_entry_t *e, int64_t now) {
+    uint8_t *v = sl_bt_value(e);
+    uint32_t off = 0, keep = 0, n;
+    bool any = false;
+    while (off < e->vlen) {
+        memcpy(&n, v + off, 4);
+        if (e->vlen - off < 4 || n > e->vlen - off - 4)
+            return false; /* a corrupt list: the reader reports it */
+        if (expired(v + off + 4, n, now))
+            any = true;
+        else
+            keep += 4 + n;
+        off += 4 + n;
+    }
+    if (!any)
+        return false;
+    if (keep == 0) {
+        sl_bt_remove(t, e); /* retires the block when a snapshot shares it */
+        return true;
+    }
+    if (still_shared(h, t, e))
+        return false; /* rewriting would copy the block: a later round does it */
+    uint32_t w = 0;
+    for (off = 0; off < e->vlen; off += 4 + n) {
+        memcpy(&n, v + off, 4);
+        if (!expired(v + off + 4, n, now)) {
+            memmove(v + w, v + off, 4 + n);
+            w += 4 + n;
+        }
+    }
+    e->vlen = w;
+    return false;
+}
+
+static int ttl_cleanup(sl_keyed_backend_t *b, uint32_t id, int64_t now) {
+    heap_backend_t *h = hb(b);
+    if (id >= h->nstates)
+        return SL_EINVAL;
+    heap_state_t *s = &h->states[id];
+    if (s->ttl == NULL)
+        return 0;
+    uint32_t entries = SL_STATE_TTL_CLEANUP_ENTRIES;
+    for (uint32_t slots = TTL_CLEANUP_SLOTS; slots > 0 && entries > 0; slots--) {
+        sl_byte_table_t *t = &s->tables[s->cur_g];
+        if (s->cur_i >= t->cap) {
+            s->cur_g = s->cur_g + 1 == h->ngroups ? 0 : s->cur_g + 1;
+            s->cur_i = s->cur_j = 0;
+            continue;
+        }
+        sl_bt_entry_t *e = &t->slots[s->cur_i];
+        if (e->hash == 0) {
+            s->cur_i++;
+            s->cur_j = 0;
+            continue;
+        }
+        /* After a removal the slot is looked at again: backward-shift deletion may have moved
+         * the next entry of the cluster into it. */
+        if (s->kind == SL_STATE_VALUE) {
+            entries--;
+            if (expired(sl_bt_value(e), e->vlen, now))
+                sl_bt_remove(t, e);
+            else
+                s->cur_i++;
+            continue;
+        }
+        if (s->kind == SL_STATE_LIST) {
+            entries--;
+            if (!clean_list(h, t, e, now))
+                s->cur_i++;
+            continue;
+        }
+        /* A map: one slot of its nested table per step. A nested table a snapshot reads would
+         * have to be copied whole to change: skip it this round. */
+        sl_byte_table_t *m;
+        memcpy(&m, sl_bt_value(e), sizeof m);
+        if (s->cur_j >= m->cap || still_shared(h, t, e)) {
+            s->cur_i++;
+            s->cur_j = 0;
+            continue;
+        }
+        sl_bt_entry_t *me = &m->slots[s->cur_j];
+        if (me->hash == 0) {
+            s->cur_j++;
+            continue;
+        }
+        entries--;
+        if (!expired(sl_bt_value(me), me->vlen, now)) {
+            s->cur_j++;
+            continue;
+        }
+        sl_bt_remove(m, me);
+        if (m->count == 0) {
+            free_map_table(m);
+            sl_bt_remove(t, e);
+            s->cur_j = 0;
+        }
+    }
+    return 0;
+}
+
 static int for_each_key(sl_keyed_backend_t *b, uint32_t id, sl_state_key_visit_cb cb, void *arg) {
     heap_backend_t *h = hb(b);
     if (id >= h->nstates)
@@ -523,6 +682,9 @@ static const sl_keyed_backend_vtable_t heap_vt = {
     .for_each_key = for_each_key,
     .for_each_entry = for_each_entry,
     .raw_put = raw_put,
+    .set_ttl = set_ttl,
+    .ttl_clock = ttl_clock,
+    .ttl_cleanup = ttl_cleanup,
     .memory_bytes = memory_bytes,
     .state_count = state_count,
     .state_info = state_info,
@@ -578,15 +740,21 @@ int sl_heap_snapshot_open(sl_keyed_backend_t *b, sl_heap_snapshot_t **out) {
     uintptr_t *retired = shared ? sl_malloc(shared * sizeof *retired) : NULL;
     if (snap == NULL || (shared && retired == NULL) ||
         (snap->start = sl_malloc((ntables + 1) * sizeof *snap->start)) == NULL ||
-        (total && (snap->entries = sl_malloc(total * sizeof *snap->entries)) == NULL)) {
-        if (snap)
+        (total && (snap->entries = sl_malloc(total * sizeof *snap->entries)) == NULL) ||
+        (h->nstates && (snap->ttl_now = sl_malloc(h->nstates * sizeof *snap->ttl_now)) == NULL)) {
+        if (snap) {
             sl_free(snap->start);
+            sl_free(snap->entries);
+        }
         sl_free(snap);
         sl_free(retired);
         return SL_ENOMEM;
     }
     snap->h = h;
     snap->nstates = h->nstates;
+    /* What expired when the snapshot was taken stays out of it (Flink's cleanupFullSnapshot). */
+    for (uint32_t s = 0; s < h->nstates; s++)
+        snap->ttl_now[s] = h->states[s].ttl ? h->states[s].ttl() : INT64_MIN;
     /* The synchronous part: one pass over the slot arrays, copying entry descriptors. */
     size_t n = 0;
     for (uint32_t s = 0; s < h->nstates; s++)
@@ -612,6 +780,13 @@ int sl_heap_snapshot_open(sl_keyed_backend_t *b, sl_heap_snapshot_t **out) {
 }
 
 uint32_t sl_heap_snapshot_state_count(const sl_heap_snapshot_t *s) { return s->nstates; }
+
+bool sl_heap_snapshot_ttl_now(const sl_heap_snapshot_t *s, uint32_t id, int64_t *now) {
+    if (id >= s->nstates || s->ttl_now[id] == INT64_MIN)
+        return false;
+    *now = s->ttl_now[id];
+    return true;
+}
 
 void sl_heap_snapshot_state_info(const sl_heap_snapshot_t *s, uint32_t id, const char **name,
                                  sl_state_kind_t *kind) {
@@ -670,5 +845,6 @@ void sl_heap_snapshot_close(sl_heap_snapshot_t *s) {
     pthread_mutex_unlock(&h->lock);
     sl_free(s->entries);
     sl_free(s->start);
+    sl_free(s->ttl_now);
     sl_free(s);
 }

@@ -35,6 +35,9 @@ uint32_t sl_heap_snapshot_state_count(const sl_heap_snapshot_t *s);
 /* Name (borrowed until the backend is destroyed) and kind of state `id`. */
 void sl_heap_snapshot_state_info(const sl_heap_snapshot_t *s, uint32_t id, const char **name,
                                  sl_state_kind_t *kind);
+/* For a state with TTL: true and the time its expiry is read against (the clock when the
+ * snapshot opened); false without TTL. */
+bool sl_heap_snapshot_ttl_now(const sl_heap_snapshot_t *s, uint32_t id, int64_t *now);
 /* Every entry of state `id` as it was when the snapshot opened, in the order the backend's
  * for_each_entry would have given them then (key group by key group). */
 int sl_heap_snapshot_for_each_entry(sl_heap_snapshot_t *s, uint32_t id, sl_state_entry_cb cb, void *arg);

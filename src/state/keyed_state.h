@@ -7,7 +7,13 @@
  *
  * Thread: a backend belongs to one subtask and is used only by that subtask's thread.
  * Values and keys are opaque bytes; every pointer handed back is borrowed and valid until the
- * next call that modifies the same state. */
+ * next call that modifies the same state.
+ *
+ * State TTL: a state marked with set_ttl holds values (list elements, map values) that start
+ * with the processing time they expire at, an 8-byte host-order int64 (operators/fn_state.c).
+ * A backend may then drop expired entries on its own: the heap backend a few at a time when
+ * ttl_cleanup is called (Flink's incremental cleanup), RocksDB in its compactions (Flink's
+ * compaction filter); snapshots leave them out. */
 #ifndef SL_STATE_KEYED_STATE_H
 #define SL_STATE_KEYED_STATE_H
 
@@ -22,6 +28,13 @@ typedef enum {
 } sl_state_kind_t;
 
 typedef struct sl_keyed_backend_s sl_keyed_backend_t;
+
+/* A processing-time clock in ms (an operator's now_ms). RocksDB calls it from its background
+ * threads, so it must be callable from any thread. */
+typedef int64_t (*sl_state_clock_fn)(void);
+
+/* Entries the heap backend examines per ttl_cleanup call (Flink's cleanupIncrementally(5)). */
+#define SL_STATE_TTL_CLEANUP_ENTRIES 5
 
 /* Callback for iteration; returning non-zero stops the iteration and is returned by the
  * iterating call. For lists `ukey` is NULL. */
@@ -69,6 +82,15 @@ typedef struct sl_keyed_backend_vtable_s {
     int (*for_each_entry)(sl_keyed_backend_t *b, uint32_t id, sl_state_entry_cb cb, void *arg);
     int (*raw_put)(sl_keyed_backend_t *b, uint32_t id, const void *ns, uint32_t ns_len, const void *uk,
                    uint32_t uk_len, const void *val, uint32_t val_len);
+    /* Marks state `id` as holding values behind an expiry prefix, read against `now_ms` (see
+     * the top). Marking it again only replaces the clock. Errors: SL_EINVAL. */
+    int (*set_ttl)(sl_keyed_backend_t *b, uint32_t id, sl_state_clock_fn now_ms);
+    /* The clock set by set_ttl, NULL for a state without TTL. */
+    sl_state_clock_fn (*ttl_clock)(const sl_keyed_backend_t *b, uint32_t id);
+    /* Optional (NULL when the backend cleans up by itself): moves state `id`'s cleanup cursor
+     * over at most SL_STATE_TTL_CLEANUP_ENTRIES entries, dropping those expired at `now`. O(1)
+     * and allocation-free; a no-op for a state without TTL. Errors: SL_EINVAL. */
+    int (*ttl_cleanup)(sl_keyed_backend_t *b, uint32_t id, int64_t now);
     size_t (*memory_bytes)(const sl_keyed_backend_t *b);
     /* Registered states: ids are 0..count-1. */
     uint32_t (*state_count)(const sl_keyed_backend_t *b);
@@ -147,6 +169,17 @@ static inline int sl_state_iterate(sl_keyed_backend_t *b, uint32_t id, const voi
 static inline int sl_state_for_each_key(sl_keyed_backend_t *b, uint32_t id, sl_state_key_visit_cb cb,
                                         void *arg) {
     return b->vt->for_each_key(b, id, cb, arg);
+}
+static inline int sl_state_set_ttl(sl_keyed_backend_t *b, uint32_t id, sl_state_clock_fn now_ms) {
+    return b->vt->set_ttl(b, id, now_ms);
+}
+static inline sl_state_clock_fn sl_state_ttl_clock(const sl_keyed_backend_t *b, uint32_t id) {
+    return b->vt->ttl_clock(b, id);
+}
+/* One incremental cleanup step of a state with TTL (see the vtable); 0 on backends that clean
+ * up by themselves. Call it before the access, so that what the access hands back stays valid. */
+static inline int sl_state_ttl_cleanup(sl_keyed_backend_t *b, uint32_t id, int64_t now) {
+    return b->vt->ttl_cleanup ? b->vt->ttl_cleanup(b, id, now) : 0;
 }
 static inline uint32_t sl_state_count(const sl_keyed_backend_t *b) { return b->vt->state_count(b); }
 static inline void sl_state_info(const sl_keyed_backend_t *b, uint32_t id, const char **name, sl_state_kind_t *kind) {

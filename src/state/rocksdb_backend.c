@@ -5,12 +5,21 @@
  * snapshot or a rescale moves) and a map is one prefix. List state appends with a merge
  * operator (no read per add); values are [u32 length][bytes] elements. The write-ahead log is
  * off: durability comes from checkpoints, as in Flink. Memory is bounded by the TaskManager's
- * shared cache and write buffer manager (rocksdb_memory.h). */
+ * shared cache and write buffer manager (rocksdb_memory.h).
+ *
+ * TTL cleanup (Flink's cleanupInRocksdbCompactFilter): every column family gets a compaction
+ * filter factory whose state says whether the state has a TTL (set_ttl may come after the
+ * column family exists, e.g. after a restore registered it). For a state with TTL each
+ * compaction gets a filter that reads the clock once and drops expired values and map
+ * entries, and rewrites lists without their expired elements. A list's merge operands are not
+ * filtered (the C API has no FilterMergeOperand): once a compaction has merged them into one
+ * value, the next compaction of that value drops what expired. */
 #include <sluice/error.h>
 
 #include <errno.h>
 #include <ftw.h>
 #include <rocksdb/c.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,11 +35,19 @@
 
 #define MAX_STATES 64
 
+/* A state's TTL as RocksDB's compaction threads see it: the state of its column family's
+ * compaction filter factory, owned (and freed) by RocksDB with the column family's options. */
+typedef struct {
+    _Atomic(sl_state_clock_fn) clock; /* NULL: no TTL */
+    sl_state_kind_t kind;
+} rdb_ttl_t;
+
 typedef struct {
     char *name;
     sl_state_kind_t kind;
     rocksdb_column_family_handle_t *cf;
     char *last; /* the value handed out by this state's last get: valid until its next call */
+    rdb_ttl_t *ttl; /* borrowed from the column family; NULL in an import's read-only view */
 } rdb_state_t;
 
 typedef struct {
@@ -94,6 +111,102 @@ static void delete_merged(void *st, const char *v, size_t len) { free((char *)v)
 static void merge_destroy(void *st) {}
 static const char *merge_name(void *st) { return "sl-list-append"; }
 
+/* ---- the TTL compaction filter ---- */
+
+/* One compaction's filter. A compaction runs on one thread, so the filter owns the buffer a
+ * rewritten list is built in: the C API copies the new value but leaves its memory to us. */
+typedef struct {
+    sl_state_kind_t kind;
+    int64_t now;
+    char *buf;
+    size_t cap;
+} rdb_filter_t;
+
+/* A value too short for an expiry is kept: the reader reports it. */
+static bool expired(const char *v, size_t len, int64_t now) {
+    int64_t at;
+    if (len < 8)
+        return false;
+    memcpy(&at, v, 8);
+    return at <= now;
+}
+
+/* Returns 1 to drop the entry; a list with some elements expired comes back rewritten. */
+static unsigned char ttl_filter(void *st, int level, const char *key, size_t klen, const char *v, size_t vlen,
+                                char **new_v, size_t *new_len, unsigned char *changed) {
+    rdb_filter_t *f = st;
+    if (f->kind != SL_STATE_LIST)
+        return expired(v, vlen, f->now);
+    size_t off = 0, keep = 0;
+    uint32_t n;
+    bool any = false;
+    while (off < vlen) {
+        if (vlen - off < 4)
+            return 0; /* a corrupt list: left for the reader to report */
+        memcpy(&n, v + off, 4);
+        if (n > vlen - off - 4)
+            return 0;
+        if (expired(v + off + 4, n, f->now))
+            any = true;
+        else
+            keep += 4 + (size_t)n;
+        off += 4 + (size_t)n;
+    }
+    if (!any)
+        return 0;
+    if (keep == 0)
+        return 1;
+    if (keep > f->cap) {
+        char *p = sl_realloc(f->buf, keep);
+        if (p == NULL)
+            return 0; /* keeping the list is always correct: a later compaction retries */
+        f->buf = p;
+        f->cap = keep;
+    }
+    size_t w = 0;
+    for (off = 0; off < vlen; off += 4 + (size_t)n) {
+        memcpy(&n, v + off, 4);
+        if (!expired(v + off + 4, n, f->now)) {
+            memcpy(f->buf + w, v + off, 4 + (size_t)n);
+            w += 4 + (size_t)n;
+        }
+    }
+    *new_v = f->buf;
+    *new_len = w;
+    *changed = 1;
+    return 0;
+}
+
+static void filter_destroy(void *st) {
+    rdb_filter_t *f = st;
+    sl_free(f->buf);
+    sl_free(f);
+}
+
+static const char *filter_name(void *st) { return "sl-ttl"; }
+
+/* RocksDB's thread, once per compaction of the column family. No filter (NULL) for a state
+ * without TTL, and none either when memory is short: expired entries then wait for the next
+ * compaction. */
+static rocksdb_compactionfilter_t *create_filter(void *st, rocksdb_compactionfiltercontext_t *ctx) {
+    rdb_ttl_t *ttl = st;
+    sl_state_clock_fn clock = atomic_load(&ttl->clock);
+    if (clock == NULL)
+        return NULL;
+    rdb_filter_t *f = sl_calloc(1, sizeof *f);
+    if (f == NULL)
+        return NULL;
+    f->kind = ttl->kind;
+    f->now = clock();
+    rocksdb_compactionfilter_t *cf = rocksdb_compactionfilter_create(f, filter_destroy, ttl_filter, filter_name);
+    /* Dropping an entry a snapshot could still read is fine: no RocksDB snapshots are taken. */
+    rocksdb_compactionfilter_set_ignore_snapshots(cf, 1);
+    return cf;
+}
+
+static void ttl_destroy(void *st) { sl_free(st); }
+static const char *factory_name(void *st) { return "sl-ttl-factory"; }
+
 /* ---- keys ---- */
 
 static int reserve(rdb_t *r, uint32_t need) {
@@ -151,14 +264,26 @@ static int register_state(sl_keyed_backend_t *b, const char *name, sl_state_kind
     if (r->nstates == MAX_STATES)
         return SL_ERANGE;
     rdb_state_t *s = &r->states[r->nstates];
+    rdb_ttl_t *ttl = sl_calloc(1, sizeof *ttl);
+    if (ttl == NULL)
+        return SL_ENOMEM;
+    atomic_init(&ttl->clock, NULL);
+    ttl->kind = kind;
+    /* The column family's own options: the shared ones plus its filter factory, which from
+     * here on owns `ttl` (the copy and then the column family hold it). */
+    rocksdb_options_t *o = rocksdb_options_create_copy(r->opts);
+    rocksdb_options_set_compaction_filter_factory(
+        o, rocksdb_compactionfilterfactory_create(ttl, ttl_destroy, create_filter, factory_name));
     char *err = NULL;
-    s->cf = rocksdb_create_column_family(r->db, r->opts, name, &err);
+    s->cf = rocksdb_create_column_family(r->db, o, name, &err);
+    rocksdb_options_destroy(o);
     if (err)
         return rdb_error("create column family", err);
     if ((s->name = sl_strdup(name)) == NULL) {
         rocksdb_column_family_handle_destroy(s->cf);
         return SL_ENOMEM;
     }
+    s->ttl = ttl;
     s->kind = kind;
     *id = r->nstates++;
     return 0;
@@ -444,6 +569,19 @@ static int raw_put(sl_keyed_backend_t *b, uint32_t id, const void *ns, uint32_t 
     return klen < 0 ? klen : put(r, cf, klen, val, val_len);
 }
 
+static int set_ttl(sl_keyed_backend_t *b, uint32_t id, sl_state_clock_fn now_ms) {
+    rdb_t *r = rb(b);
+    if (id >= r->nstates || r->states[id].ttl == NULL || now_ms == NULL)
+        return SL_EINVAL;
+    atomic_store(&r->states[id].ttl->clock, now_ms);
+    return 0;
+}
+
+static sl_state_clock_fn ttl_clock(const sl_keyed_backend_t *b, uint32_t id) {
+    const rdb_t *r = (const rdb_t *)b;
+    return id < r->nstates && r->states[id].ttl ? atomic_load(&r->states[id].ttl->clock) : NULL;
+}
+
 /* Bytes of state: memtables plus the live data estimate of the SST files, over all states. */
 static size_t memory_bytes(const sl_keyed_backend_t *b) {
     const rdb_t *r = (const rdb_t *)b;
@@ -508,6 +646,8 @@ static const sl_keyed_backend_vtable_t rdb_vt = {
     .for_each_key = for_each_key,
     .for_each_entry = for_each_entry,
     .raw_put = raw_put,
+    .set_ttl = set_ttl,
+    .ttl_clock = ttl_clock,
     .memory_bytes = memory_bytes,
     .state_count = state_count,
     .state_info = state_info,
@@ -690,7 +830,7 @@ int sl_rocksdb_backend_import(sl_keyed_backend_t *into, const char *dir, char *e
                 break;
             }
             /* A one-state view of the copy: the entries of column family i. */
-            src->states[0] = (rdb_state_t){names[i], kind, cfs[i], NULL};
+            src->states[0] = (rdb_state_t){names[i], kind, cfs[i], NULL, NULL};
             src->nstates = 1;
             import_ctx_t c = {into, id, into->kg_first, into->kg_last};
             rc = for_each_entry(&src->base, 0, import_entry, &c);
@@ -709,6 +849,21 @@ int sl_rocksdb_backend_import(sl_keyed_backend_t *into, const char *dir, char *e
     sl_free(cfo);
     sl_free(src);
     return rc;
+}
+
+int sl_rocksdb_backend_compact(sl_keyed_backend_t *b, uint32_t id) {
+    rdb_t *r = rb(b);
+    if (id >= r->nstates)
+        return SL_EINVAL;
+    char *err = NULL;
+    rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
+    rocksdb_flushoptions_set_wait(fo, 1);
+    rocksdb_flush_cf(r->db, fo, r->states[id].cf, &err);
+    rocksdb_flushoptions_destroy(fo);
+    if (err)
+        return rdb_error("flush", err);
+    rocksdb_compact_range_cf(r->db, r->states[id].cf, NULL, 0, NULL, 0);
+    return 0;
 }
 
 bool sl_rocksdb_backend_is(const sl_keyed_backend_t *b) { return b && b->vt == &rdb_vt; }

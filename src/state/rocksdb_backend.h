@@ -51,6 +51,11 @@ int sl_rocksdb_local_root(const struct sl_config_s *config, char *buf, size_t le
 /* The instance's directory. */
 const char *sl_rocksdb_backend_path(const sl_keyed_backend_t *b);
 
+/* Flushes state `id` and compacts all of it, which runs its TTL filter over every entry it
+ * rewrites (a list merged from operands needs a second compaction, see rocksdb_backend.c). For
+ * tests and maintenance; backend's thread. Errors: SL_EINVAL, SL_ESTATE_IO. */
+int sl_rocksdb_backend_compact(sl_keyed_backend_t *b, uint32_t id);
+
 /* True for RocksDB backends. */
 bool sl_rocksdb_backend_is(const sl_keyed_backend_t *b);
 

@@ -4,7 +4,9 @@
  *                              u32 vlen, value
  *            u8 tag 2 = timer: u8 domain, i64 ts, u16 kg, u32 klen, key, u32 nslen, ns
  *            u8 tag 0 = end.
- * Writes go through a small buffer to the sink; reads check every length against the input. */
+ * Writes go through a small buffer to the sink; reads check every length against the input.
+ * Entries of a state with TTL that have expired are left out, and so are the expired elements
+ * of a list (Flink's cleanupFullSnapshot): a restore never brings back dead state. */
 #include "state/snapshot.h"
 
 #include <sluice/error.h>
@@ -61,18 +63,64 @@ static void put_bytes(out_t *o, const void *p, uint32_t len) {
 typedef struct {
     out_t *o;
     uint32_t state;
+    bool ttl;    /* values start with their expiry (state/keyed_state.h) */
+    bool list;   /* values are [u32 len][bytes] elements, each with its own expiry */
+    int64_t now; /* with ttl: what expires at or before this is left out */
 } entry_ctx_t;
+
+/* With TTL: whether the element or value at v[0..len) is dead at c->now. One too short to hold
+ * an expiry is kept; the reader reports it. */
+static bool dead(const entry_ctx_t *c, const uint8_t *v, uint32_t len) {
+    int64_t at;
+    if (!c->ttl || len < 8)
+        return false;
+    memcpy(&at, v, 8);
+    return at <= c->now;
+}
+
+/* The bytes of the live elements of a list value, or `vlen` when it is not a well-formed list
+ * (written as it is). */
+static uint32_t live_list_bytes(const entry_ctx_t *c, const uint8_t *v, uint32_t vlen) {
+    uint32_t off = 0, live = 0, n;
+    while (off < vlen) {
+        memcpy(&n, v + off, 4);
+        if (vlen - off < 4 || n > vlen - off - 4)
+            return vlen;
+        if (!dead(c, v + off + 4, n))
+            live += 4 + n;
+        off += 4 + n;
+    }
+    return live;
+}
 
 static int write_entry(void *arg, uint32_t kg, const void *key, uint32_t klen, const void *ns, uint32_t nslen,
                        const void *uk, uint32_t uklen, const void *val, uint32_t vlen) {
     entry_ctx_t *c = arg;
+    const uint8_t *v = val;
+    uint32_t live = vlen;
+    if (c->ttl && c->list)
+        live = live_list_bytes(c, v, vlen);
+    else if (dead(c, v, vlen))
+        live = 0;
+    if (live == 0 && vlen != 0)
+        return 0;
     put_u8(c->o, 1);
     put_u32(c->o, c->state);
     put_u16(c->o, (uint16_t)kg);
     put_bytes(c->o, key, klen);
     put_bytes(c->o, ns, nslen);
     put_bytes(c->o, uk, uklen);
-    put_bytes(c->o, val, vlen);
+    if (live == vlen) {
+        put_bytes(c->o, val, vlen);
+        return c->o->rc;
+    }
+    /* Some elements of the list are dead: the live ones, streamed without a copy. */
+    put_u32(c->o, live);
+    for (uint32_t off = 0, n; off < vlen; off += 4 + n) {
+        memcpy(&n, v + off, 4);
+        if (!dead(c, v + off + 4, n))
+            put(c->o, v + off, 4 + (size_t)n);
+    }
     return c->o->rc;
 }
 
@@ -107,6 +155,16 @@ static void source_info(const source_t *s, uint32_t id, const char **name, sl_st
         sl_heap_snapshot_state_info(s->snap, id, name, kind);
     else
         sl_state_info(s->b, id, name, kind);
+}
+
+/* True and the time expiry is read against when state `id` has a TTL. */
+static bool source_ttl(const source_t *s, uint32_t id, int64_t *now) {
+    if (s->snap)
+        return sl_heap_snapshot_ttl_now(s->snap, id, now);
+    sl_state_clock_fn clock = sl_state_ttl_clock(s->b, id);
+    if (clock)
+        *now = clock();
+    return clock != NULL;
 }
 
 static int source_entries(const source_t *s, uint32_t id, sl_state_entry_cb cb, void *arg) {
@@ -154,7 +212,11 @@ static int write_snapshot(const source_t *src, const sl_timer_service_t *t, cons
     }
     int rc = 0;
     for (uint32_t i = 0; entries && i < nstates && rc == 0; i++) {
-        entry_ctx_t c = {o, i};
+        const char *name;
+        sl_state_kind_t kind;
+        source_info(src, i, &name, &kind);
+        entry_ctx_t c = {o, i, false, kind == SL_STATE_LIST, 0};
+        c.ttl = source_ttl(src, i, &c.now);
         rc = source_entries(src, i, write_entry, &c);
     }
     if (rc == 0 && timers_len)

@@ -1,5 +1,6 @@
 /* State TTL of user state in a keyed process function: values and list elements read as absent
- * once their time to live (processing time since the last write) has passed; writes refresh it. */
+ * once their time to live (processing time since the last write) has passed; writes refresh it;
+ * state of keys never read again is cleaned up by accesses to other keys (heap backend). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +15,7 @@
 #include <string.h>
 
 #include "helpers/op_harness.h"
+#include "state/keyed_state.h"
 
 int ttl_fn(sl_fn_ctx_t *ctx, uint32_t input, const sl_row_t *in, int64_t ts, sl_collector_t *out);
 
@@ -93,10 +95,85 @@ static void test_without_ttl_nothing_expires(void **state) {
     sl_harness_close(&h);
 }
 
+static int count_entry(void *arg, uint32_t kg, const void *key, uint32_t klen, const void *ns, uint32_t nslen,
+                       const void *uk, uint32_t uklen, const void *val, uint32_t vlen) {
+    (*(uint32_t *)arg)++;
+    return 0;
+}
+
+/* Entries stored for the state named `name` of the harness's backend. */
+static uint32_t entries(sl_harness_t *h, const char *name) {
+    for (uint32_t id = 0; id < sl_state_count(h->state); id++) {
+        const char *n;
+        sl_state_kind_t kind;
+        sl_state_info(h->state, id, &n, &kind);
+        if (strcmp(n, name) == 0) {
+            uint32_t count = 0;
+            assert_int_equal(h->state->vt->for_each_entry(h->state, id, count_entry, &count), 0);
+            return count;
+        }
+    }
+    fail_msg("no state '%s'", name);
+    return 0;
+}
+
+#define WRITTEN 300
+
+/* Writes WRITTEN keys once, lets them expire, then only reads other keys. */
+static void write_then_read_others(sl_harness_t *h, uint32_t *after_one, uint32_t *after_all) {
+    char row[32];
+    assert_int_equal(sl_harness_proc_time(h, 10000), 0);
+    for (int i = 0; i < WRITTEN; i++) {
+        snprintf(row, sizeof row, "k%d,1", i);
+        assert_int_equal(sl_harness_push(h, 0, row, 0), 0);
+    }
+    sl_harness_clear(h);
+    assert_int_equal(entries(h, "last"), WRITTEN);
+    assert_int_equal(entries(h, "seen"), WRITTEN);
+    assert_int_equal(sl_harness_proc_time(h, 20000), 0);
+    assert_int_equal(sl_harness_push(h, 0, "other,-1", 0), 0);
+    *after_one = entries(h, "last");
+    /* A round over 128 key groups of 16 slots at 64 slots or 5 entries a step is under 100
+     * steps; each row reads both states once. */
+    for (int i = 0; i < 300; i++) {
+        snprintf(row, sizeof row, "other%d,-1", i % 7);
+        assert_int_equal(sl_harness_push(h, 0, row, 0), 0);
+        sl_harness_clear(h);
+    }
+    *after_all = entries(h, "last") + entries(h, "seen");
+}
+
+static void test_unread_keys_are_cleaned_up(void **state) {
+    sl_harness_t h;
+    assert_int_equal(sl_harness_open(&h, "process", "k:string,v:int64", "0", NULL, NULL,
+                                     "k:string,present:bool,n:int64", "fn=ttl_fn;state.ttl_ms=1000"),
+                     0);
+    uint32_t after_one, after_all;
+    write_then_read_others(&h, &after_one, &after_all);
+    /* One access, one step: at most 5 entries go. */
+    assert_true(after_one >= WRITTEN - SL_STATE_TTL_CLEANUP_ENTRIES);
+    assert_int_equal(after_all, 0);
+    sl_harness_close(&h);
+}
+
+static void test_without_ttl_nothing_is_cleaned_up(void **state) {
+    sl_harness_t h;
+    assert_int_equal(sl_harness_open(&h, "process", "k:string,v:int64", "0", NULL, NULL,
+                                     "k:string,present:bool,n:int64", "fn=ttl_fn"),
+                     0);
+    uint32_t after_one, after_all;
+    write_then_read_others(&h, &after_one, &after_all);
+    assert_int_equal(after_one, WRITTEN);
+    assert_int_equal(after_all, 2 * WRITTEN);
+    sl_harness_close(&h);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_values_and_lists_expire),
         cmocka_unit_test(test_without_ttl_nothing_expires),
+        cmocka_unit_test(test_unread_keys_are_cleaned_up),
+        cmocka_unit_test(test_without_ttl_nothing_is_cleaned_up),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
