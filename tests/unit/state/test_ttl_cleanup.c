@@ -58,7 +58,7 @@ static sl_keyed_backend_t *open_backend(bool rocksdb) {
     snprintf(rocks_dir, sizeof rocks_dir, "/tmp/sl-ttl-test-XXXXXX");
     assert_non_null(mkdtemp(rocks_dir));
     snprintf(path, sizeof path, "%s/db", rocks_dir);
-    int rc = sl_rocksdb_backend_create(path, NULL, MAXP, 0, MAXP - 1, &b, err, sizeof err);
+    int rc = sl_rocksdb_backend_create(path, NULL, NULL, MAXP, 0, MAXP - 1, &b, err, sizeof err);
     if (rc)
         fail_msg("rocksdb: %s", err);
     return b;
