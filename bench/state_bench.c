@@ -256,6 +256,7 @@ static void checkpoint_cost(const char *dir, uint64_t state_mb, uint64_t rounds,
            "average; uploaded/changed %.2fx; full/incremental time %.1fx\n",
            changed / 1048576.0, (unsigned long long)rounds, sum_up / rounds / 1048576.0, sum_s / rounds,
            sum_up / rounds / changed, full_s / (sum_s / rounds));
+    snprintf(path, sizeof path, "%s/big", dir); /* the instance (path held the full snapshot's file) */
     uint64_t disk = dir_bytes(path);
     double rate = random_updates(b, id, keys, 200000);
     printf("after the checkpoints: %.0f MB on disk (%.2fx the %.0f MB of entries); random get + put over all keys: "
