@@ -312,6 +312,16 @@ static void fake_slurm(const char *sbatch_mode) {
 
 static void real_slurm(void) { setenv("PATH", saved_path, 1); }
 
+static bool port_free(int port) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+                            .sin_port = htons((uint16_t)port)};
+    bool ok = bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    close(fd);
+    return ok;
+}
+
 static int setup(void **state) {
     strcpy(work_dir, "/tmp/sl_test_rmsvc_XXXXXX");
     assert_non_null(mkdtemp(work_dir));
@@ -322,8 +332,13 @@ static int setup(void **state) {
         print_message("real Slurm cases skipped: a private Slurm cluster needs root\n");
         return 0;
     }
-    /* Ports from the pid, away from test_driver_slurm's and test_slot_protocol's ranges. */
-    int ctld = 30000 + (getpid() % 4000) * 2;
+    /* Ports from the pid, away from test_driver_slurm's and test_slot_protocol's ranges, moved
+     * on until both are free (other builds may run clusters of their own). */
+    int ctld = 0;
+    for (int base = 30000 + (getpid() % 4000) * 2; base < 64000 && ctld == 0; base += 2)
+        if (port_free(base) && port_free(base + 1))
+            ctld = base;
+    assert_true(ctld > 0);
     strcpy(cluster_dir, "/tmp/sl_test_rmslurm_XXXXXX");
     assert_non_null(mkdtemp(cluster_dir));
     char cmd[1024], line[256];
