@@ -101,6 +101,9 @@ void sl_rm_driver_destroy(sl_rm_driver_t *d) {
     if (!d)
         return;
     d->ops->destroy(d);
+    for (size_t i = 0; i < d->ndoubtful; i++)
+        sl_free(d->doubtful[i]);
+    sl_free(d->doubtful);
     sl_free(d->workers);
     free_opts(d);
     sl_free(d);

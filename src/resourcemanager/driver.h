@@ -3,7 +3,8 @@
  * (TaskManagers started by hand; starting is refused) and "slurm" (one Slurm job per
  * TaskManager through sbatch/squeue/scancel). docs/resource-manager.md has the details.
  *
- * Threads: a driver is not thread-safe; one thread (the ResourceManager's) makes every call.
+ * Threads: a driver is not thread-safe; one thread makes every call (the ResourceManager's
+ * driver thread, driver_thread.h, so that a slow Slurm never stalls its RPC loop).
  * The local driver never blocks for long; the slurm driver blocks the calling thread for up
  * to `command_timeout_ms` per Slurm command, so that never becomes an unbounded hang.
  *

@@ -35,6 +35,10 @@ struct sl_rm_driver_s {
     sl_rm_worker_t *workers;
     size_t nworkers, capworkers;
     unsigned long next_seq; /* local ids and Slurm job names */
+    /* slurm: names of jobs an sbatch may have submitted without telling us (it timed out)
+     * and that could not be cancelled yet; owned, retried by every poll and by destroy. */
+    char **doubtful;
+    size_t ndoubtful;
 };
 
 extern const sl__rm_ops_t sl__rm_local_ops;

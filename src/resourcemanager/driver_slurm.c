@@ -143,17 +143,63 @@ static int write_script(const char *path, const char *const *argv, const char *c
     return 0;
 }
 
-/* After an sbatch that timed out, a job may exist that we never heard of: cancel it by its
- * unique name so that it cannot become an orphan. Best effort. */
-static void cancel_by_name(sl_rm_driver_t *d, const char *name) {
-    char user[32], e[512];
+/* Cancels every job named `name` of ours. Returns 0 once Slurm answered (whether or not
+ * such a job existed), else the error with `e` saying why. */
+static int cancel_by_name(sl_rm_driver_t *d, const char *name, char *e, size_t elen) {
+    char user[32];
     snprintf(user, sizeof user, "--user=%u", (unsigned)getuid());
     const char *argv[] = {"scancel", "--name", name, user, NULL};
     sl__rm_proc_result_t res;
-    if (slurm_run(d, argv, &res, e, sizeof e) == 0)
+    int rc = slurm_run(d, argv, &res, e, elen);
+    if (rc == 0)
         sl__rm_proc_result_free(&res);
-    else
-        SL_WARN("slurm: could not cancel a possibly submitted job named %s: %s", name, e);
+    return rc;
+}
+
+/* After an sbatch whose request may have reached the controller without its answer reaching
+ * us, a job may exist that we never heard of: cancel it by its unique name. A controller
+ * that is stuck now (SIGSTOP, overload) may still create the job later, so a name that
+ * cannot be cancelled now is kept and retried by every poll and by destroy. */
+static void cancel_doubtful(sl_rm_driver_t *d, const char *name) {
+    char e[512];
+    if (cancel_by_name(d, name, e, sizeof e) == 0)
+        return;
+    char **n = sl_realloc(d->doubtful, (d->ndoubtful + 1) * sizeof *n);
+    char *copy = sl_strdup(name);
+    if (n)
+        d->doubtful = n;
+    if (n == NULL || copy == NULL) {
+        sl_free(copy);
+        SL_ERROR("slurm: could not cancel a possibly submitted job named %s (%s) and cannot remember to "
+                 "retry: out of memory", name, e);
+        return;
+    }
+    d->doubtful[d->ndoubtful++] = copy;
+    SL_WARN("slurm: could not cancel a possibly submitted job named %s yet, will retry: %s", name, e);
+}
+
+/* Retries the cancellation of doubtful job names; those Slurm answered for are forgotten. */
+static void retry_doubtful(sl_rm_driver_t *d, int last_chance) {
+    size_t k = 0;
+    for (size_t i = 0; i < d->ndoubtful; i++) {
+        char e[512];
+        if (cancel_by_name(d, d->doubtful[i], e, sizeof e) == 0) {
+            SL_INFO("slurm: cancelled any job named %s", d->doubtful[i]);
+            sl_free(d->doubtful[i]);
+        } else {
+            if (last_chance)
+                SL_ERROR("slurm: a job named %s may be left behind (cancel it by hand): %s", d->doubtful[i], e);
+            d->doubtful[k++] = d->doubtful[i];
+        }
+    }
+    d->ndoubtful = k;
+}
+
+/* Did sbatch fail in a way that leaves open whether the job was submitted? Our deadline, or
+ * Slurm's own message timeout (a controller that accepted the connection but did not answer). */
+static int maybe_submitted(int rc, const char *err) {
+    return rc == SL_ETIMEDOUT || (rc == SL_EIO && (strstr(err, "Socket timed out") != NULL ||
+                                                   strstr(err, "Zero Bytes were transmitted") != NULL));
 }
 
 static int submit(sl_rm_driver_t *d, const sl_rm_profile_t *p, const char *name, const char *script,
@@ -171,8 +217,8 @@ static int submit(sl_rm_driver_t *d, const sl_rm_profile_t *p, const char *name,
     argv[n++] = script;
     sl__rm_proc_result_t res;
     int rc = slurm_run(d, argv, &res, err, errlen);
-    if (rc == SL_ETIMEDOUT)
-        cancel_by_name(d, name);
+    if (maybe_submitted(rc, err))
+        cancel_doubtful(d, name);
     if (rc)
         return rc;
     char *end;
@@ -299,6 +345,7 @@ static int slurm_query(sl_rm_driver_t *d, const char *ids, sl__rm_proc_result_t 
 }
 
 static int slurm_poll(sl_rm_driver_t *d, char *err, size_t errlen) {
+    retry_doubtful(d, 0);
     if (d->nworkers == 0)
         return 0;
     char *ids = job_list(d);
@@ -327,6 +374,7 @@ static int slurm_poll(sl_rm_driver_t *d, char *err, size_t errlen) {
 }
 
 static void slurm_destroy(sl_rm_driver_t *d) {
+    retry_doubtful(d, 1);
     size_t n = 0;
     for (size_t i = 0; i < d->nworkers; i++)
         if (!sl__rm_is_ended(&d->workers[i])) n++;

@@ -11,6 +11,7 @@
 #include "core/alloc.h"
 #include "core/log.h"
 #include "core/mailbox.h"
+#include "resourcemanager/driver_thread.h"
 #include "rpc/heartbeat.h"
 
 #define MAX_TMS 4096
@@ -41,16 +42,26 @@ typedef struct {
     void *arg;
 } request_t;
 
+/* A TaskManager the driver is starting or started, that has not registered yet. */
+typedef struct {
+    char tm_id[32];
+    char worker[48];          /* the driver's id; "" while the start is in flight */
+    bool registered;          /* it registered before its start completed: only the worker
+                               * id is still to be handed to it */
+} starting_t;
+
 struct sl_rm_service_s {
     sl_rm_service_config_t cfg;
     pthread_mutex_t mu;
     sl_heartbeat_t *hb;
+    sl_rm_driver_thread_t *dt; /* every driver call goes through it */
+    bool polling;             /* a poll is queued or running: one at a time */
     tm_t *tms[MAX_TMS];
     uint32_t ntms;
     request_t *reqs;
     uint32_t nreqs, reqs_cap;
-    uint32_t starting, started, lost, next_tm;
-    char starting_ids[MAX_TMS][112]; /* "tm-N/worker id" */
+    uint32_t nstarting, started, lost, next_tm;
+    starting_t starting[MAX_TMS];
     /* Dropped TaskManagers still watched by the heartbeat manager: unmonitored by the tick,
      * outside the lock (the manager may be iterating its targets when a loss is reported). */
     char unwatch[MAX_TMS][64];
@@ -241,15 +252,38 @@ static void reply_ack(sl_rm_service_t *rm, sl_rpc_request_t *req, const char *tm
     sl_rpc_reply(req, &env);
 }
 
-/* Under the lock: a TaskManager we started has arrived. */
+/* ---- TaskManagers being started ---- */
+
+static starting_t *find_starting(sl_rm_service_t *rm, const char *tm_id) {
+    for (uint32_t i = 0; i < rm->nstarting; i++)
+        if (strcmp(rm->starting[i].tm_id, tm_id) == 0)
+            return &rm->starting[i];
+    return NULL;
+}
+
+static void remove_starting(sl_rm_service_t *rm, starting_t *s) { *s = rm->starting[--rm->nstarting]; }
+
+/* Under the lock: TaskManagers started or being started that have not registered. A start
+ * in flight counts: a second request must not start another one for the same slots. */
+static uint32_t starting_count(const sl_rm_service_t *rm) {
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < rm->nstarting; i++)
+        n += !rm->starting[i].registered;
+    return n;
+}
+
+/* Under the lock: a TaskManager we started has arrived. If its start has not completed yet
+ * (a fast local child, a tick not yet run), the completion hands it its worker id. */
 static void claim_starting(sl_rm_service_t *rm, tm_t *t) {
-    size_t n = strlen(t->id);
-    for (uint32_t i = 0; i < rm->starting; i++)
-        if (strncmp(rm->starting_ids[i], t->id, n) == 0 && rm->starting_ids[i][n] == '/') {
-            snprintf(t->worker, sizeof t->worker, "%s", rm->starting_ids[i] + strlen(t->id) + 1);
-            memmove(rm->starting_ids[i], rm->starting_ids[--rm->starting], sizeof rm->starting_ids[i]);
-            return;
-        }
+    starting_t *s = find_starting(rm, t->id);
+    if (s == NULL)
+        return;
+    if (s->worker[0] == '\0') {
+        s->registered = true;
+        return;
+    }
+    snprintf(t->worker, sizeof t->worker, "%s", s->worker);
+    remove_starting(rm, s);
 }
 
 static void on_register(sl_rm_service_t *rm, sl_rpc_conn_t *conn, sl_rpc_request_t *req,
@@ -391,7 +425,7 @@ static void expire_requests(sl_rm_service_t *rm, int64_t now) {
         char msg[800];
         snprintf(msg, sizeof msg, "no slot for job %s within %u ms (slot.request.timeout): %u TaskManagers "
                  "registered with %u free slots, %u starting, driver '%s'%s%.200s", r->job_id,
-                 rm->cfg.slot_request_timeout_ms, rm->ntms, free_slots, rm->starting,
+                 rm->cfg.slot_request_timeout_ms, rm->ntms, free_slots, starting_count(rm),
                  sl_rm_driver_kind(rm->cfg.driver), rm->driver_error[0] ? "; last driver error: " : "",
                  rm->driver_error);
         request_t copy = *r;
@@ -401,9 +435,10 @@ static void expire_requests(sl_rm_service_t *rm, int64_t now) {
     }
 }
 
+/* Under the lock: queues the start of one TaskManager; it counts as starting from now on. */
 static int start_one(sl_rm_service_t *rm) {
-    char id[32], worker[48], err[512];
-    snprintf(id, sizeof id, "tm-%u", ++rm->next_tm);
+    char id[32];
+    snprintf(id, sizeof id, "tm-%u", rm->next_tm + 1);
     const char *argv[64];
     char subst[64][256];
     uint32_t n = 0;
@@ -417,24 +452,26 @@ static int start_one(sl_rm_service_t *rm) {
         argv[n] = subst[n];
     }
     argv[n] = NULL;
-    int rc = sl_rm_driver_start_worker(rm->cfg.driver, &rm->cfg.tm_profile, argv, rm->cfg.tm_env, worker,
-                                       sizeof worker, err, sizeof err);
+    sl_rm_op_t *op;
+    int rc = sl_rm_op_start(id, &rm->cfg.tm_profile, argv, rm->cfg.tm_env, &op);
+    if (rc == 0 && (rc = sl_rm_driver_thread_submit(rm->dt, op)) != 0)
+        sl_rm_op_free(op);
     if (rc) {
-        SL_WARN("resourcemanager: cannot start a TaskManager: %s", err);
-        snprintf(rm->driver_error, sizeof rm->driver_error, "%s", err);
+        snprintf(rm->driver_error, sizeof rm->driver_error, "cannot queue the start: %s", sl_strerror(rc));
+        SL_WARN("resourcemanager: cannot start a TaskManager: %s", rm->driver_error);
         return rc;
     }
-    /* "tm-N/worker": the registration of tm-N claims the worker. */
-    snprintf(rm->starting_ids[rm->starting++], sizeof rm->starting_ids[0], "%s/%s", id, worker);
-    rm->started++;
-    SL_INFO("resourcemanager: started TaskManager %s (%s)", id, worker);
+    rm->next_tm++;
+    starting_t *s = &rm->starting[rm->nstarting++];
+    memset(s, 0, sizeof *s);
+    snprintf(s->tm_id, sizeof s->tm_id, "%s", id);
     return 0;
 }
 
 /* Under the lock: the driver cannot start TaskManagers and nothing else could serve the
  * requests, so they fail now rather than at their timeout, with the driver's reason. */
 static void fail_unservable(sl_rm_service_t *rm) {
-    if (rm->starting || rm->ntms)
+    if (starting_count(rm) || rm->ntms)
         return;
     char msg[700];
     snprintf(msg, sizeof msg, "cannot start a TaskManager (driver '%s'): %s", sl_rm_driver_kind(rm->cfg.driver),
@@ -457,24 +494,78 @@ static void start_needed(sl_rm_service_t *rm) {
     uint32_t unmatched = 0, per_tm = rm->cfg.tm_profile.slots > 0 ? (uint32_t)rm->cfg.tm_profile.slots : 1;
     for (uint32_t i = 0; i < rm->nreqs; i++)
         unmatched += !rm->reqs[i].sent;
-    while (unmatched > rm->starting * per_tm && rm->starting < MAX_TMS &&
-           (rm->cfg.max_taskmanagers == 0 || rm->ntms + rm->starting < rm->cfg.max_taskmanagers))
+    uint32_t starting = starting_count(rm);
+    while (unmatched > starting * per_tm && rm->nstarting < MAX_TMS &&
+           (rm->cfg.max_taskmanagers == 0 || rm->ntms + starting < rm->cfg.max_taskmanagers)) {
         if (start_one(rm) != 0) {
             fail_unservable(rm);
             break;
         }
+        starting++;
+    }
 }
 
-static void on_worker_ended(void *arg, const sl_rm_worker_t *w, const char *reason) {
-    sl_rm_service_t *rm = arg;
-    for (uint32_t i = 0; i < rm->starting; i++) {
-        const char *slash = strchr(rm->starting_ids[i], '/');
-        if (slash && strcmp(slash + 1, w->id) == 0) {
-            SL_WARN("resourcemanager: TaskManager %.*s ended before it registered: %s",
-                    (int)(slash - rm->starting_ids[i]), rm->starting_ids[i], reason);
-            memmove(rm->starting_ids[i], rm->starting_ids[--rm->starting], sizeof rm->starting_ids[i]);
-            return;
+/* Under the lock: a start the driver thread finished. */
+static void start_done(sl_rm_service_t *rm, const sl_rm_op_t *op) {
+    starting_t *s = find_starting(rm, op->tag);
+    if (s == NULL) /* only its start removes an entry with no worker id */
+        return;
+    if (op->status) {
+        SL_WARN("resourcemanager: cannot start a TaskManager: %s", op->err);
+        snprintf(rm->driver_error, sizeof rm->driver_error, "%s", op->err);
+        remove_starting(rm, s);
+        fail_unservable(rm);
+        return;
+    }
+    rm->started++;
+    SL_INFO("resourcemanager: started TaskManager %s (%s)", op->tag, op->worker);
+    if (!s->registered) { /* its registration claims the worker */
+        snprintf(s->worker, sizeof s->worker, "%s", op->worker);
+        return;
+    }
+    tm_t *t = find_tm(rm, op->tag);
+    if (t)
+        snprintf(t->worker, sizeof t->worker, "%s", op->worker);
+    else /* registered and dropped already; the driver still owns it and poll reports its end */
+        SL_INFO("resourcemanager: TaskManager %s (%s) is gone already", op->tag, op->worker);
+    remove_starting(rm, s);
+}
+
+/* Under the lock: a poll the driver thread finished. A worker that ended before its
+ * TaskManager registered no longer counts as starting, so its requests start another. */
+static void poll_done(sl_rm_service_t *rm, const sl_rm_op_t *op) {
+    rm->polling = false;
+    if (op->status)
+        SL_WARN("resourcemanager: driver: %s", op->err);
+    for (size_t k = 0; k < op->nended; k++)
+        for (uint32_t i = 0; i < rm->nstarting; i++) {
+            starting_t *s = &rm->starting[i];
+            if (strcmp(s->worker, op->ended[k].id) != 0)
+                continue;
+            SL_WARN("resourcemanager: TaskManager %s ended before it registered: %s", s->tm_id,
+                    op->ended[k].reason);
+            remove_starting(rm, s);
+            break;
         }
+}
+
+/* Under the lock: takes in what the driver thread finished since the last tick. */
+static void collect_done(sl_rm_service_t *rm) {
+    sl_rm_op_t *op;
+    while ((op = sl_rm_driver_thread_take_done(rm->dt)) != NULL) {
+        switch (op->kind) {
+        case SL_RM_OP_START:
+            start_done(rm, op);
+            break;
+        case SL_RM_OP_STOP:
+            if (op->status)
+                SL_WARN("resourcemanager: stopping %s: %s", op->tag, op->err);
+            break;
+        case SL_RM_OP_POLL:
+            poll_done(rm, op);
+            break;
+        }
+        sl_rm_op_free(op);
     }
 }
 
@@ -488,14 +579,34 @@ static void stop_idle(sl_rm_service_t *rm, int64_t now) {
             pending |= !rm->reqs[r].sent;
         if (pending)
             continue;
-        char err[256];
+        sl_rm_op_t *op;
+        int rc = sl_rm_op_stop(t->id, t->worker, &op);
+        if (rc == 0 && (rc = sl_rm_driver_thread_submit(rm->dt, op)) != 0)
+            sl_rm_op_free(op);
+        if (rc) { /* still idle and ours: the next tick asks again */
+            SL_WARN("resourcemanager: cannot stop TaskManager %s now: %s", t->id, sl_strerror(rc));
+            continue;
+        }
         SL_INFO("resourcemanager: stopping TaskManager %s (%s), idle for %lld ms", t->id, t->worker,
                 (long long)(now - t->idle_since));
-        if (sl_rm_driver_stop_worker(rm->cfg.driver, t->worker, err, sizeof err) != 0)
-            SL_WARN("resourcemanager: stopping %s: %s", t->id, err);
         t->worker[0] = '\0'; /* asked once; its connection closing removes it */
         t->stopping = true;
     }
+}
+
+/* Under the lock: asks for the driver's news, unless the last question is still open (a slow
+ * squeue must not pile up polls behind it). */
+static void poll_driver(sl_rm_service_t *rm) {
+    if (rm->polling)
+        return;
+    sl_rm_op_t *op;
+    int rc = sl_rm_op_poll(&op);
+    if (rc == 0 && (rc = sl_rm_driver_thread_submit(rm->dt, op)) != 0)
+        sl_rm_op_free(op);
+    if (rc == 0)
+        rm->polling = true;
+    else if (rc != SL_ECANCELED)
+        SL_WARN("resourcemanager: cannot poll the driver now: %s", sl_strerror(rc));
 }
 
 static void unwatch_dropped(sl_rm_service_t *rm) {
@@ -513,17 +624,16 @@ static void unwatch_dropped(sl_rm_service_t *rm) {
 }
 
 void sl_rm_service_tick(sl_rm_service_t *rm) {
-    char err[256];
     unwatch_dropped(rm);
     pthread_mutex_lock(&rm->mu);
     int64_t now = sl_monotonic_ms();
-    if (sl_rm_driver_poll(rm->cfg.driver, on_worker_ended, rm, err, sizeof err) != 0)
-        SL_WARN("resourcemanager: driver: %s", err);
+    collect_done(rm);
     expire_requests(rm, now);
     match(rm);
     start_needed(rm);
     if (rm->cfg.idle_timeout_ms)
         stop_idle(rm, now);
+    poll_driver(rm);
     pthread_mutex_unlock(&rm->mu);
 }
 
@@ -550,7 +660,7 @@ sl_rm_stats_t sl_rm_service_stats(sl_rm_service_t *rm) {
             s.free_slots += rm->tms[k]->slots[i] == SLOT_FREE;
     for (uint32_t i = 0; i < rm->nreqs; i++)
         s.pending += !rm->reqs[i].sent;
-    s.starting = rm->starting;
+    s.starting = starting_count(rm);
     s.started = rm->started;
     s.lost = rm->lost;
     pthread_mutex_unlock(&rm->mu);
@@ -572,7 +682,9 @@ int sl_rm_service_create(const sl_rm_service_config_t *cfg, sl_rm_service_t **ou
                                 .on_lost = on_lost,
                                 .on_payload = on_payload,
                                 .arg = rm};
-    int rc = sl_heartbeat_create(cfg->ep, &hc, &rm->hb);
+    int rc = sl_rm_driver_thread_create(cfg->driver, &rm->dt);
+    if (rc == 0 && (rc = sl_heartbeat_create(cfg->ep, &hc, &rm->hb)) != 0)
+        sl_rm_driver_thread_destroy(rm->dt);
     if (rc) {
         pthread_mutex_destroy(&rm->mu);
         sl_free(rm);
@@ -586,11 +698,16 @@ void sl_rm_service_shutdown(sl_rm_service_t *rm) {
     pthread_mutex_lock(&rm->mu);
     rm->shutting_down = true;
     pthread_mutex_unlock(&rm->mu);
+    /* Starts still queued would only make TaskManagers for a JobManager that is going away. */
+    sl_rm_driver_thread_cancel(rm->dt);
 }
 
 void sl_rm_service_destroy(sl_rm_service_t *rm) {
     if (rm == NULL)
         return;
+    /* Joined before anything else: the caller may destroy the driver as soon as we return,
+     * and its destroy stops every worker a completed start left behind. */
+    sl_rm_driver_thread_destroy(rm->dt);
     sl_heartbeat_destroy(rm->hb);
     for (uint32_t i = 0; i < rm->ntms; i++) {
         sl_rpc_conn_close(rm->tms[i]->conn);

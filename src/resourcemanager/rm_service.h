@@ -9,8 +9,15 @@
  * TaskManagers as the unmatched requests need, minus those already starting. A request not
  * served within its timeout fails with a message saying what the cluster had. TaskManagers
  * that miss heartbeats are dropped and reported; TaskManagers the driver started are stopped
- * once idle. All state is under one lock: RPC callbacks (loop thread) and the owner's tick
- * (another thread) both touch it. */
+ * once idle. All state is under one lock: RPC callbacks (loop thread), the owner's tick
+ * (another thread) and the any-thread calls below touch it, each only briefly.
+ *
+ * The driver is never called under that lock, nor on the loop thread: its calls (start,
+ * stop, poll) are queued to a driver thread of their own (driver_thread.h), and the tick takes
+ * in the finished ones. A Slurm command that takes its full command_timeout_ms therefore
+ * delays nothing but the next driver call. A TaskManager counts as starting from the moment
+ * its start is queued; a start that fails fails the requests nothing else can serve with the
+ * driver's reason, as soon as the tick sees it; at most one poll is outstanding. */
 #ifndef SL_RESOURCEMANAGER_RM_SERVICE_H
 #define SL_RESOURCEMANAGER_RM_SERVICE_H
 
@@ -44,9 +51,16 @@ typedef struct sl_rm_service_config_s {
     void *arg;
 } sl_rm_service_config_t;
 
+/* Starts the driver thread and the heartbeat manager. The driver is borrowed and used only
+ * by the driver thread until sl_rm_service_destroy() returns. Errors: SL_EINVAL, SL_ENOMEM,
+ * thread creation and heartbeat errors. */
 int sl_rm_service_create(const sl_rm_service_config_t *cfg, sl_rm_service_t **out);
-/* The JobManager is stopping: TaskManagers going away from now on are not reported lost. */
+/* The JobManager is stopping: TaskManagers going away from now on are not reported lost, and
+ * driver calls still queued are dropped. */
 void sl_rm_service_shutdown(sl_rm_service_t *rm);
+/* Owner thread, after the endpoint stopped. Waits for the driver call in progress (at most one
+ * Slurm command's timeout) and joins the driver thread; workers that were started stay with
+ * the driver, whose destroy (after this) stops them. */
 void sl_rm_service_destroy(sl_rm_service_t *rm);
 
 /* Loop thread: handles RegisterTaskManager. Returns true when the message was the RM's. */
@@ -69,8 +83,8 @@ int sl_rm_service_free_slot(sl_rm_service_t *rm, const char *tm_id, const char *
 int sl_rm_service_tm_info(sl_rm_service_t *rm, const char *tm_id, char *host, size_t hostlen, int *port,
                           sl_rpc_conn_t **conn);
 
-/* Owner thread, every ~100 ms: driver events, request timeouts, starting and stopping
- * TaskManagers. */
+/* Owner thread, every ~100 ms: takes in finished driver calls, expires requests, queues
+ * starts, stops of idle TaskManagers and a poll. Never waits for the driver. */
 void sl_rm_service_tick(sl_rm_service_t *rm);
 
 /* Counts for logs and tests. */
