@@ -115,7 +115,6 @@ const sl_option_t sl_options[] = {
     {"state.checkpoints.num-retained", SL_OPT_INT, "1", "completed checkpoints kept", 1, 1000, NULL},
     {"csv.ignore-parse-errors", SL_OPT_BOOL, "false", "skip malformed CSV lines instead of failing", 0, 0, NULL},
     {"execution.runtime-mode", SL_OPT_ENUM, "streaming", "runtime mode", 0, 0, "streaming|batch"},
-    {"rest.port", SL_OPT_INT, "8081", "REST port of the JobManager", 0, 65535, NULL},
     {"log.level", SL_OPT_ENUM, "warn", "log level", 0, 0, "debug|info|warn|error"},
     {NULL, 0, NULL, NULL, 0, 0, NULL},
 };

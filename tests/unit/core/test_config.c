@@ -349,8 +349,21 @@ static void test_yaml_missing_file(void **state) {
     sl_config_destroy(c);
 }
 
+/* A key listed twice would be looked up by its first entry only: the second's default and
+ * range would be dead text (rest.port once was). Every key also documents itself. */
+static void test_keys_unique_and_described(void **state) {
+    for (int i = 0; sl_options[i].key; i++) {
+        assert_non_null(sl_options[i].description);
+        assert_true(strlen(sl_options[i].description) > 0);
+        for (int j = i + 1; sl_options[j].key; j++)
+            if (strcmp(sl_options[i].key, sl_options[j].key) == 0)
+                fail_msg("configuration key '%s' is listed twice", sl_options[i].key);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_keys_unique_and_described),
         cmocka_unit_test(test_defaults),         cmocka_unit_test(test_set_typed),
         cmocka_unit_test(test_parsers),          cmocka_unit_test(test_unknown_key),
         cmocka_unit_test(test_bad_values),       cmocka_unit_test(test_yaml_and_override),
