@@ -89,6 +89,11 @@ static sl_rm_stats_t wait_stats(sl_jobmanager_t *jm, bool (*cond)(const sl_rm_st
 static bool none_registered(const sl_rm_stats_t *s) { return s->registered == 0 && s->starting == 0; }
 static bool one_lost(const sl_rm_stats_t *s) { return s->lost >= 1; }
 static bool two_lost(const sl_rm_stats_t *s) { return s->lost >= 2; }
+/* A start counts once the ResourceManager's tick collected it from the driver thread, which
+ * may be after the TaskManager it started registered and offered its slots. */
+static bool one_started(const sl_rm_stats_t *s) { return s->started >= 1; }
+static bool two_started(const sl_rm_stats_t *s) { return s->started >= 2; }
+static bool three_started(const sl_rm_stats_t *s) { return s->started >= 3; }
 
 static pid_t spawn_tm(int port, const char *id, const char *secret) {
     char addr[64];
@@ -124,7 +129,7 @@ static void local_driver_starts_registers_offers_and_detects_loss(void **state) 
         on_first += strcmp(slots[i].tm_id, slots[0].tm_id) == 0;
     }
     assert_int_equal(on_first, 2);
-    sl_rm_stats_t s = sl_rm_service_stats(sl_jobmanager_rm(jm));
+    sl_rm_stats_t s = wait_stats(jm, two_started, 20000);
     assert_int_equal(s.started, 2);
     assert_int_equal(s.registered, 2);
     assert_int_equal(s.free_slots, 0);
@@ -164,7 +169,7 @@ static void local_driver_starts_registers_offers_and_detects_loss(void **state) 
     assert_int_equal(sl_jobmanager_add_pool(jm, p), 0);
     if ((rc = drive(jm, p, 30000, err, sizeof err)) != 0)
         fail_msg("slot after the losses: %s", err);
-    assert_int_equal(sl_rm_service_stats(sl_jobmanager_rm(jm)).started, 3);
+    assert_int_equal(wait_stats(jm, three_started, 20000).started, 3);
     sl_jobmanager_remove_pool(jm, p);
     sl_slot_pool_destroy(p);
     s = wait_stats(jm, none_registered, 20000);
@@ -266,7 +271,7 @@ static void slurm_driver_runs_taskmanagers_as_slurm_jobs(void **state) {
     int rc = drive(jm, p, 60000, err, sizeof err);
     if (rc)
         fail_msg("slots from Slurm: %s", err);
-    assert_int_equal(sl_rm_service_stats(sl_jobmanager_rm(jm)).started, 1);
+    assert_int_equal(wait_stats(jm, one_started, 20000).started, 1);
     assert_int_equal(sh_lines("squeue -h -o '%T %C %m'", line, sizeof line), 1);
     assert_non_null(strstr(line, "RUNNING 1 256M"));
     /* The job ends: its slots go back, the idle TaskManager's Slurm job is cancelled. */
