@@ -13,9 +13,15 @@
  * aborts every pending checkpoint with a smaller id as subsumed (n covers all they would);
  * a late acknowledgement of an aborted or subsumed checkpoint is dropped. Completion notices
  * therefore go out in increasing id order, and a subtask commits everything up to n.
- * An aborted checkpoint deletes the shared files it uploaded that neither a retained nor
- * another pending checkpoint references (subtasks name a newly uploaded shared file after the
- * checkpoint that uploads it, task_incremental.c, so pending checkpoints never share one).
+ * Shared files: a subtask names each upload after its checkpoint and then refers to it by
+ * that name in every later snapshot while the SST file lives, whether the uploading checkpoint
+ * completed or not, since it does not hear of aborts (task_incremental.c). So a checkpoint
+ * subsumed by n loses the shared files n does not reference, and so does a retained
+ * checkpoint that n subsumes (SharedStateRegistry); but the files of a checkpoint aborted
+ * otherwise (timeout, decline, failure) may be referenced by a later snapshot whose
+ * acknowledgement has not come yet: they are kept as orphans until the next checkpoint
+ * completes (every later snapshot referencing one then references it through that
+ * checkpoint, as its SST file was live at both) or the attempt ends (collect_garbage).
  * A savepoint is always alone: once requested, no checkpoint is triggered, it starts when
  * the pending ones completed or were aborted, and no checkpoint starts until it ended. That
  * keeps a savepoint's barrier from overtaking, or being subsumed by, a checkpoint's.
@@ -282,14 +288,51 @@ static void schedule_after_end(sl_coordinator_t *co) {
             sl_monotonic_ms() + (co->min_pause_ms > co->interval_ms ? co->min_pause_ms : co->interval_ms);
 }
 
-static void abort_pending(sl_coordinator_t *co, sl_coordinator_pending_t *p, const char *reason) {
+/* Keeps the shared files of an aborted checkpoint for later (DESIGN); out of memory, they are
+ * left to collect_garbage. */
+static void defer_orphans(sl_coordinator_t *co, sl_coordinator_pending_t *p) {
+    if (p->nshared == 0)
+        return;
+    char **o = sl_realloc(co->orphans, (co->norphans + p->nshared) * sizeof *o);
+    if (o == NULL)
+        return;
+    co->orphans = o;
+    for (uint32_t i = 0; i < p->nshared; i++)
+        co->orphans[co->norphans++] = p->shared[i];
+    p->nshared = 0; /* the names moved */
+}
+
+static void free_orphans(sl_coordinator_t *co) {
+    for (uint32_t i = 0; i < co->norphans; i++)
+        sl_free(co->orphans[i]);
+    sl_free(co->orphans);
+    co->orphans = NULL;
+    co->norphans = 0;
+}
+
+/* After a completion: the kept shared files of aborted checkpoints that neither a retained
+ * nor a pending checkpoint references go. */
+static void delete_deferred_orphans(sl_coordinator_t *co) {
+    for (uint32_t i = 0; i < co->norphans; i++)
+        if (!sl_shared_registry_is_referenced(&co->registry, co->orphans[i]) &&
+            !pending_references(co, NULL, co->orphans[i]))
+            discard_shared(co, co->orphans[i]);
+    free_orphans(co);
+}
+
+/* `subsumed`: a newer checkpoint completed, after which no snapshot can reference a shared
+ * file of this one that the newer one does not (DESIGN). */
+static void abort_pending(sl_coordinator_t *co, sl_coordinator_pending_t *p, const char *reason, bool subsumed) {
     uint64_t id = p->id;
     bool savepoint = p->savepoint;
     co->aborted++;
     snprintf(co->last_abort_reason, sizeof co->last_abort_reason, "checkpoint %llu: %s", (unsigned long long)id,
              reason);
     SL_WARN("%s %llu aborted: %s", savepoint ? "savepoint" : "checkpoint", (unsigned long long)id, reason);
-    delete_orphans(co, p);
+    if (subsumed)
+        delete_orphans(co, p);
+    else
+        defer_orphans(co, p);
     remove_pending(co, p);
     char err[256];
     sl_ckpt_discard(&co->storage, id, err, sizeof err);
@@ -321,7 +364,7 @@ static void trigger(sl_coordinator_t *co, int64_t now, bool savepoint) {
     co->npending++;
     co->next_trigger_at = now + co->interval_ms;
     if (co->gw.trigger(co->gw.arg, savepoint ? id | SL_CKPT_SAVEPOINT_BIT : id) != 0) {
-        abort_pending(co, find_pending(co, id), "could not reach a source");
+        abort_pending(co, find_pending(co, id), "could not reach a source", false);
         return;
     }
     SL_INFO("%s %llu triggered", savepoint ? "savepoint" : "checkpoint", (unsigned long long)id);
@@ -329,7 +372,7 @@ static void trigger(sl_coordinator_t *co, int64_t now, bool savepoint) {
 
 void sl_coordinator_abort(sl_coordinator_t *co, const char *reason) {
     while (co->npending > 0)
-        abort_pending(co, &co->pending[co->npending - 1], reason);
+        abort_pending(co, &co->pending[co->npending - 1], reason, false);
 }
 
 void sl_coordinator_tick(sl_coordinator_t *co, int64_t now) {
@@ -337,7 +380,7 @@ void sl_coordinator_tick(sl_coordinator_t *co, int64_t now) {
         return;
     for (uint32_t i = co->npending; i-- > 0;)
         if (now - co->pending[i].started > co->timeout_ms)
-            abort_pending(co, &co->pending[i], "timed out (execution.checkpointing.timeout)");
+            abort_pending(co, &co->pending[i], "timed out (execution.checkpointing.timeout)", false);
     bool can_trigger = !co->stopped && source_running(co);
     if (co->savepoint_done) {
         /* Requested or in flight: no checkpoint starts meanwhile (DESIGN). */
@@ -442,7 +485,7 @@ static void complete_savepoint(sl_coordinator_t *co, sl_coordinator_pending_t *p
     uint64_t id = p->id;
     int rc = publish_savepoint(co, p, path, sizeof path, err, sizeof err);
     if (rc) {
-        abort_pending(co, p, err[0] ? err : sl_strerror(rc));
+        abort_pending(co, p, err[0] ? err : sl_strerror(rc), false);
         return;
     }
     co->last_duration_ms = sl_monotonic_ms() - p->started;
@@ -468,7 +511,7 @@ static void complete(sl_coordinator_t *co, sl_coordinator_pending_t *p) {
     uint64_t id = p->id;
     int rc = sl_ckpt_metadata_write(&co->storage, &p->md, err, sizeof err);
     if (rc) {
-        abort_pending(co, p, err);
+        abort_pending(co, p, err, false);
         return;
     }
     /* The registry counts the shared files; subsuming an older checkpoint deletes those only
@@ -485,7 +528,8 @@ static void complete(sl_coordinator_t *co, sl_coordinator_pending_t *p) {
     char reason[64];
     snprintf(reason, sizeof reason, "subsumed by checkpoint %llu", (unsigned long long)id);
     while (co->npending > 0 && co->pending[0].id < id)
-        abort_pending(co, &co->pending[0], reason);
+        abort_pending(co, &co->pending[0], reason, true);
+    delete_deferred_orphans(co);
     SL_INFO("checkpoint %llu complete in %lld ms", (unsigned long long)id, (long long)co->last_duration_ms);
     /* A subtask that misses the notice commits at the next one (commits cover every id <= n). */
     co->gw.notify_complete(co->gw.arg, id, false);
@@ -502,7 +546,7 @@ static bool maybe_complete(sl_coordinator_t *co, sl_coordinator_pending_t *p) {
     if (p->acks == 0) {
         /* The sources ended before injecting it and the job drained: no state, only a finished
          * job. Completing it would subsume the last checkpoint that holds state for nothing. */
-        abort_pending(co, p, "every subtask finished before it reached them");
+        abort_pending(co, p, "every subtask finished before it reached them", false);
         return true;
     }
     const sl_job_graph_t *g = co->graph;
@@ -516,7 +560,7 @@ static bool maybe_complete(sl_coordinator_t *co, sl_coordinator_pending_t *p) {
             sl_coordinator_vertex_id(g, v, vid, sizeof vid);
             sl_key_group_range(g->max_parallelism, g->vertices[v].parallelism, i, &first, &last);
             if (sl_ckpt_metadata_add_operator(&p->md, vid, i, first, last, &op) != 0) {
-                abort_pending(co, p, "out of memory building the metadata");
+                abort_pending(co, p, "out of memory building the metadata", false);
                 return true;
             }
             op->finished = true;
@@ -545,7 +589,7 @@ void sl_coordinator_ack(sl_coordinator_t *co, sl_task_ack_t *ack) {
         snprintf(reason, sizeof reason, "declined by subtask %u of vertex %u: %s", ack->subtask, ack->vertex,
                  ack->error);
         sl_task_ack_free(ack);
-        abort_pending(co, p, reason);
+        abort_pending(co, p, reason, false);
         return;
     }
     uint32_t idx = sl_coordinator_task_index(co, ack->vertex, ack->subtask);
@@ -558,7 +602,8 @@ void sl_coordinator_ack(sl_coordinator_t *co, sl_task_ack_t *ack) {
     if (rc) {
         abort_pending(co, p, rc == SL_ENOMEM ? "out of memory building the metadata"
                                              : "an acknowledgement names no subtask of the job or, for a "
-                                               "savepoint, a shared file");
+                                               "savepoint, a shared file",
+                      false);
         return;
     }
     p->acked[idx] = true;
@@ -584,6 +629,7 @@ void sl_coordinator_stop(sl_coordinator_t *co, const char *reason) {
 void sl_coordinator_destroy(sl_coordinator_t *co) {
     sl_coordinator_abort(co, "the job ended");
     finish_savepoint(co, SL_ECANCELED, "the job ended");
+    free_orphans(co);
     free_tasks(co);
     if (!co->have_storage)
         return;
@@ -595,6 +641,7 @@ void sl_coordinator_destroy(sl_coordinator_t *co) {
 /* After every task ended (no upload in flight): what aborted checkpoints left behind, a
  * directory without _metadata or a shared file no retained checkpoint references, goes. */
 void sl_coordinator_collect_garbage(sl_coordinator_t *co) {
+    free_orphans(co); /* the scan of shared/ below finds them */
     if (!co->have_storage)
         return;
     DIR *d = opendir(co->storage.job_dir);

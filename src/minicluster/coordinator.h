@@ -65,6 +65,11 @@ typedef struct sl_coordinator_s {
      * savepoint is always alone there. */
     sl_coordinator_pending_t *pending;
     uint32_t npending;
+    /* Shared files of checkpoints aborted other than by subsumption: a later snapshot may
+     * still reference them (task_incremental.c), so they go at the next completion that does
+     * not, or once the attempt ended. */
+    char **orphans;
+    uint32_t norphans;
     /* Per subtask of the job, by sl_coordinator_task_index: whether it finished in the running
      * attempt and after which checkpoint (FLIP-147: a checkpoint n completes once every subtask
      * acknowledged n or finished after a checkpoint k < n, see coordinator.c). */

@@ -389,12 +389,12 @@ static bool chk_exists(fx_t *f, uint64_t id) {
     return stat(path, &st) == 0;
 }
 
-/* Subtask a/0 acknowledges `id` naming shared file `name`. */
-static void ack_shared(fx_t *f, uint64_t id, const char *name) {
+/* Subtask a/`subtask` acknowledges `id` naming shared file `name`. */
+static void ack_shared_by(fx_t *f, uint32_t subtask, uint64_t id, const char *name) {
     sl_task_ack_t *a = sl_calloc(1, sizeof *a);
     a->checkpoint_id = id;
     a->vertex = f->va;
-    a->subtask = 0;
+    a->subtask = subtask;
     a->handles = sl_calloc(1, sizeof *a->handles);
     a->nhandles = 1;
     a->handles[0].shared = true;
@@ -403,6 +403,8 @@ static void ack_shared(fx_t *f, uint64_t id, const char *name) {
     sl_coordinator_ack(&f->co, a);
 }
 
+static void ack_shared(fx_t *f, uint64_t id, const char *name) { ack_shared_by(f, 0, id, name); }
+
 static void test_concurrent_subsume(void **state) {
     fx_t *f = *state;
     trigger(f, 1);
@@ -410,12 +412,13 @@ static void test_concurrent_subsume(void **state) {
     trigger(f, 3);
     no_trigger(f); /* three pending: the most */
     assert_int_equal(f->co.npending, 3);
-    /* a/0 uploads a file for each; 1 and 3 happen to name the same one. */
+    /* a/0 uploads a file for each; a/1 uploads one for 1 that its snapshot of 3 references. */
     put_shared(f, "only1");
     put_shared(f, "only2");
     put_shared(f, "both13");
     ack_shared(f, 1, "only1");
-    ack_shared(f, 3, "both13");
+    ack_shared_by(f, 1, 1, "both13");
+    ack_shared_by(f, 1, 3, "both13");
     ack_shared(f, 2, "only2");
     /* Acknowledgements of the three in mixed order; b/0 holds up 1. */
     ack(f, f->vout, 1, 3);
@@ -442,7 +445,7 @@ static void test_concurrent_subsume(void **state) {
     assert_int_equal(f->co.npending, 1);
     /* A slot is free again: 4 starts while 3 is pending. */
     trigger(f, 4);
-    ack_all_but(f, 3, f->va, 0, NONE, 0);
+    ack_all_but(f, 3, NONE, 0, NONE, 0);
     assert_int_equal(f->co.latest, 3);
     assert_int_equal(f->co.completed, 2);
     assert_true(shared_exists(f, "both13"));
@@ -461,15 +464,27 @@ static void test_concurrent_timeouts(void **state) {
     trigger(f, 1);
     trigger(f, 2);
     trigger(f, 3);
+    put_shared(f, "up1");
+    put_shared(f, "up1b");
+    ack_shared(f, 1, "up1");
+    ack_shared_by(f, 1, 1, "up1b");
     assert_int_equal(f->co.aborted, 0);
     trigger(f, 4); /* 1 timed out, alone: a slot for 4 */
     assert_int_equal(f->co.aborted, 1);
     assert_null(sl_coordinator_pending(&f->co, 1));
     assert_non_null(sl_coordinator_pending(&f->co, 2));
     assert_non_null(strstr(f->co.last_abort_reason, "checkpoint 1: timed out"));
+    assert_false(chk_exists(f, 1));
+    /* Its uploads stay until a later checkpoint completed: a/0's snapshot of 2 may still name
+     * up1 (it did not hear of the abort), and does. */
+    assert_true(shared_exists(f, "up1"));
+    assert_true(shared_exists(f, "up1b"));
+    ack_shared(f, 2, "up1");
     /* 2 completes in time; 3, later, stays pending. */
     ack_all_but(f, 2, NONE, 0, NONE, 0);
     assert_int_equal(f->co.latest, 2);
+    assert_true(shared_exists(f, "up1"));   /* 2 references it */
+    assert_false(shared_exists(f, "up1b")); /* nothing does */
     assert_non_null(sl_coordinator_pending(&f->co, 3));
     trigger(f, 5); /* 3 still in time */
     assert_int_equal(f->co.aborted, 1);
