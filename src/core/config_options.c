@@ -43,8 +43,8 @@ const sl_option_t sl_options[] = {
      INT64_MAX, NULL},
     {"execution.checkpointing.min-pause", SL_OPT_DURATION, "0", "least time between the end of a checkpoint and the "
      "start of the next", 0, INT64_MAX, NULL},
-    {"execution.checkpointing.max-concurrent-checkpoints", SL_OPT_INT, "1", "checkpoints in flight at once", 1, 1,
-     NULL},
+    {"execution.checkpointing.max-concurrent-checkpoints", SL_OPT_INT, "1", "checkpoints in flight at once (1 "
+     "whenever min-pause > 0)", 1, 16, NULL},
     {"table.exec.async-lookup.buffer-capacity", SL_OPT_INT, "100", "built-in lookups (Nexmark q13): requests in "
      "flight per subtask", 1, 1 << 20, NULL},
     {"table.exec.async-lookup.timeout", SL_OPT_DURATION, "3 min", "built-in lookups: a request with its retries fails "

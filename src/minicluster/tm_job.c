@@ -60,7 +60,11 @@ typedef struct run_s {
     char *restore_path;     /* from the DeployJob, or NULL */
     sl_task_t **tasks;      /* the running tasks, under owner->mu (triggers, notices) */
     uint32_t ntasks;
-    uint64_t early_barrier; /* a trigger that came before the tasks existed, or 0 */
+    /* Triggers that came before the tasks existed, oldest first: as many as the JobMaster may
+     * have in flight (max-concurrent-checkpoints, at most 16); when full the oldest goes, to
+     * be subsumed by a later one. */
+    uint64_t early_barriers[16];
+    uint32_t nearly;
     struct run_s *next;
 } run_t;
 
@@ -220,9 +224,9 @@ static void on_tasks(void *arg, sl_task_t **tasks, uint32_t n) {
     r->ntasks = n;
     /* The JobMaster triggers once every TaskManager accepted the deployment, which may be
      * before this run built its tasks (RocksDB instances take a while to open). */
-    if (tasks && r->early_barrier)
-        trigger_sources(r, r->early_barrier);
-    r->early_barrier = 0;
+    for (uint32_t i = 0; tasks && i < r->nearly; i++)
+        trigger_sources(r, r->early_barriers[i]);
+    r->nearly = 0;
     pthread_mutex_unlock(&r->owner->mu);
 }
 
@@ -238,8 +242,14 @@ void sl_tm_jobs_trigger(sl_tm_jobs_t *j, const Sluice__Rpc__TriggerCheckpoint *m
     run_t *r = find_run(j, m->job_id, m->attempt);
     if (r && r->tasks)
         trigger_sources(r, m->barrier_id);
-    else if (r)
-        r->early_barrier = m->barrier_id;
+    else if (r) {
+        uint32_t max = sizeof r->early_barriers / sizeof r->early_barriers[0];
+        if (r->nearly == max) {
+            memmove(&r->early_barriers[0], &r->early_barriers[1], (max - 1) * sizeof r->early_barriers[0]);
+            r->nearly--;
+        }
+        r->early_barriers[r->nearly++] = m->barrier_id;
+    }
     pthread_mutex_unlock(&j->mu);
 }
 

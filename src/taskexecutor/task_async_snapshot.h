@@ -4,8 +4,8 @@
  * its own then writes the portable snapshot file (same format, checksum computed while
  * writing, fsynced), ends the copy-on-write view (freeing the copies it kept alive) and sends
  * the acknowledgement, while the task goes on with records. One write is in flight per
- * subtask: a new snapshot first waits for the previous one (the coordinator runs one
- * checkpoint at a time, so this rarely waits). */
+ * subtask: a new snapshot first waits for the previous one (with one checkpoint at a time
+ * this rarely waits; with several pending, writes are serialised per subtask, in id order). */
 #ifndef SL_TASKEXECUTOR_TASK_ASYNC_SNAPSHOT_H
 #define SL_TASKEXECUTOR_TASK_ASYNC_SNAPSHOT_H
 

@@ -1,6 +1,8 @@
 /* Incremental RocksDB snapshots of one subtask (the seed's incremental checkpoints): a RocksDB
  * checkpoint (hard links) is taken locally; SST files, immutable, are uploaded to shared/ only
- * when the last completed checkpoint did not already upload them, and referenced otherwise;
+ * when the last completed checkpoint did not already upload them, and referenced otherwise
+ * (an upload is named after its checkpoint, so that checkpoints pending at once never share
+ * one, task_incremental.c);
  * the few other files (MANIFEST, CURRENT, OPTIONS) are copied into the checkpoint's own
  * directory. Only the local RocksDB checkpoint is taken on the task thread; the upload runs on
  * a thread of its own while records keep flowing (the asynchronous phase). After a restore the first checkpoint uploads everything (Flink's NO_CLAIM mode):
@@ -18,7 +20,8 @@
 int sl_task_incremental_snapshot(sl_task_t *t, uint64_t id, sl_task_ack_t *ack);
 /* Waits for an upload in flight (before the task ends: its ack must reach a live coordinator). */
 void sl_task_incremental_wait(sl_task_t *t);
-/* Checkpoint `id` completed: its files become the base of the next snapshot. */
+/* Task thread. Checkpoint `id` completed: its files become the base of the next snapshot, and
+ * what earlier snapshots kept is dropped (they are subsumed). */
 void sl_task_incremental_complete(sl_task_t *t, uint64_t id);
 void sl_task_incremental_free(sl_task_t *t);
 

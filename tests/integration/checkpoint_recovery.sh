@@ -7,7 +7,7 @@
 # without failures, so order is not part of the result).
 # usage: checkpoint_recovery.sh SLUICE QUERY BACKEND [EVENTS] [KILLS] [more sluice options...]
 # With SL_EXPECT_OPSTATE=1 at least one checkpoint a run was killed after must hold operator
-# state (async I/O requests in flight).
+# state (async I/O requests in flight). SL_CKPT_INTERVAL: the checkpoint interval (100ms).
 set -u
 SLUICE=$1 Q=$2 BACKEND=$3 EVENTS=${4:-2000000} KILLS=${5:-3}
 shift 3
@@ -17,7 +17,7 @@ WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 COMMON="--query $Q --events $EVENTS --quiet -D state.backend.type=$BACKEND -D state.backend.rocksdb.localdir=$WORK/rocks $*"
 opstates=0
-CKPT="-D execution.checkpointing.interval=100ms -D state.checkpoints.dir=$WORK/ck -D state.checkpoints.num-retained=2"
+CKPT="-D execution.checkpointing.interval=${SL_CKPT_INTERVAL:-100ms} -D state.checkpoints.dir=$WORK/ck -D state.checkpoints.num-retained=2"
 
 # shellcheck disable=SC2086
 "$SLUICE" nexmark $COMMON --output "$WORK/expected.csv" || { echo "FAIL: reference run"; exit 1; }

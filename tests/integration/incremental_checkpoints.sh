@@ -5,13 +5,14 @@
 # checkpoint makes a restore fall back to the older one (output still exactly-once), and with
 # both damaged the restore fails with an error naming the file.
 # usage: incremental_checkpoints.sh SLUICE [more sluice options, e.g. another compaction style]
+# SL_CKPT_INTERVAL: the checkpoint interval (200ms).
 set -u
 SLUICE=$1
 shift
 WORK=$(mktemp -d)
 trap '[ -n "${KEEP:-}" ] || rm -rf "$WORK"' EXIT
 RUN="--query q8 --events 12000000 --quiet -D state.backend.type=rocksdb -D state.backend.rocksdb.localdir=$WORK/rocks $*"
-CKPT="-D execution.checkpointing.interval=200ms -D state.checkpoints.dir=$WORK/ck -D state.checkpoints.num-retained=2"
+CKPT="-D execution.checkpointing.interval=${SL_CKPT_INTERVAL:-200ms} -D state.checkpoints.dir=$WORK/ck -D state.checkpoints.num-retained=2"
 fail() { echo "FAIL: $*"; exit 1; }
 # Same header and multiset of rows (a two-input join's output order follows thread timing).
 same() { [ "$(head -n 1 "$1")" = "$(head -n 1 "$2")" ] &&

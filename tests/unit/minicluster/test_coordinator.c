@@ -84,7 +84,8 @@ static uint32_t vertex_named(const sl_job_graph_t *g, const char *name) {
     return 0;
 }
 
-static int setup(void **state) {
+/* `max`: max-concurrent-checkpoints, `timeout` and `pause` durations. */
+static int setup_with(void **state, const char *max, const char *timeout, const char *pause) {
     fx_t *f = calloc(1, sizeof *f);
     char err[512];
     assert_int_equal(sl_job_create("co", &f->job), 0);
@@ -103,7 +104,10 @@ static int setup(void **state) {
     assert_non_null(mkdtemp(f->dir));
     assert_int_equal(sl_config_create(&f->cfg), 0);
     assert_int_equal(sl_config_set(f->cfg, "execution.checkpointing.interval", "10ms", err, sizeof err), 0);
-    assert_int_equal(sl_config_set(f->cfg, "execution.checkpointing.min-pause", "0", err, sizeof err), 0);
+    assert_int_equal(sl_config_set(f->cfg, "execution.checkpointing.min-pause", pause, err, sizeof err), 0);
+    assert_int_equal(sl_config_set(f->cfg, "execution.checkpointing.timeout", timeout, err, sizeof err), 0);
+    assert_int_equal(sl_config_set(f->cfg, "execution.checkpointing.max-concurrent-checkpoints", max, err, sizeof err),
+                     0);
     assert_int_equal(sl_config_set(f->cfg, "state.checkpoints.dir", f->dir, err, sizeof err), 0);
     assert_int_equal(sl_config_set(f->cfg, "state.checkpoints.num-retained", "10", err, sizeof err), 0);
     if (sl_coordinator_init(&f->co, f->cfg, g, "co-job", 1, false, err, sizeof err) != 0)
@@ -114,6 +118,11 @@ static int setup(void **state) {
     *state = f;
     return 0;
 }
+
+static int setup(void **state) { return setup_with(state, "1", "10 min", "0"); }
+static int setup3(void **state) { return setup_with(state, "3", "10 min", "0"); }
+static int setup3_timeout(void **state) { return setup_with(state, "3", "2500ms", "0"); }
+static int setup3_pause(void **state) { return setup_with(state, "3", "10 min", "500ms"); }
 
 static int teardown(void **state) {
     fx_t *f = *state;
@@ -139,7 +148,7 @@ static void trigger(fx_t *f, uint64_t expect_id) {
     tick(f);
     assert_int_equal(f->log.triggers, before + 1);
     assert_int_equal(f->log.last_barrier & ~SL_CKPT_SAVEPOINT_BIT, expect_id);
-    assert_int_equal(f->co.pending, expect_id);
+    assert_non_null(sl_coordinator_pending(&f->co, expect_id));
 }
 
 static void ack(fx_t *f, uint32_t vertex, uint32_t subtask, uint64_t id) {
@@ -214,7 +223,7 @@ static void test_finish_then_ack(void **state) {
     /* b snapshotted 1 and finished; its acknowledgement (from a writer thread) comes later. */
     sl_coordinator_task_finished(&f->co, f->vb, 0, 1);
     assert_int_equal(f->co.latest, 0);
-    assert_int_equal(f->co.pending, 1);
+    assert_non_null(sl_coordinator_pending(&f->co, 1));
     ack(f, f->vb, 0, 1);
     assert_int_equal(f->co.latest, 1);
     assert_int_equal(finished_in(f, f->co.storage.job_dir, 1, fin, sizeof fin), 0); /* it took part */
@@ -283,7 +292,7 @@ static void test_no_trigger_without_sources(void **state) {
     tick(f);
     tick(f);
     assert_int_equal(f->log.triggers, 1);
-    assert_int_equal(f->co.pending, 0);
+    assert_int_equal(f->co.npending, 0);
     char err[256];
     assert_int_equal(sl_coordinator_request_savepoint(&f->co, f->dir, false, on_savepoint, &f->log, err, sizeof err),
                      SL_EINVAL);
@@ -348,6 +357,206 @@ static void test_savepoint_after_finish(void **state) {
     assert_string_equal(fin, want);
 }
 
+/* ---- Concurrent checkpoints (max-concurrent-checkpoints 3, coordinator.c DESIGN) ---- */
+
+static void no_trigger(fx_t *f) {
+    uint32_t before = f->log.triggers;
+    tick(f);
+    assert_int_equal(f->log.triggers, before);
+}
+
+/* A shared file `name` in the job's shared/ directory, as an upload leaves it. */
+static void put_shared(fx_t *f, const char *name) {
+    char path[4096];
+    assert_int_equal(sl_ckpt_shared_path(&f->co.storage, name, path, sizeof path), 0);
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs("sst", fp);
+    fclose(fp);
+}
+
+static bool shared_exists(fx_t *f, const char *name) {
+    char path[4096];
+    struct stat st;
+    assert_int_equal(sl_ckpt_shared_path(&f->co.storage, name, path, sizeof path), 0);
+    return stat(path, &st) == 0;
+}
+
+static bool chk_exists(fx_t *f, uint64_t id) {
+    char path[4096];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/chk-%llu", f->co.storage.job_dir, (unsigned long long)id);
+    return stat(path, &st) == 0;
+}
+
+/* Subtask a/`subtask` acknowledges `id` naming shared file `name`. */
+static void ack_shared_by(fx_t *f, uint32_t subtask, uint64_t id, const char *name) {
+    sl_task_ack_t *a = sl_calloc(1, sizeof *a);
+    a->checkpoint_id = id;
+    a->vertex = f->va;
+    a->subtask = subtask;
+    a->handles = sl_calloc(1, sizeof *a->handles);
+    a->nhandles = 1;
+    a->handles[0].shared = true;
+    snprintf(a->handles[0].name, sizeof a->handles[0].name, "%s", name);
+    a->handles[0].size = 3;
+    sl_coordinator_ack(&f->co, a);
+}
+
+static void ack_shared(fx_t *f, uint64_t id, const char *name) { ack_shared_by(f, 0, id, name); }
+
+static void test_concurrent_subsume(void **state) {
+    fx_t *f = *state;
+    trigger(f, 1);
+    trigger(f, 2);
+    trigger(f, 3);
+    no_trigger(f); /* three pending: the most */
+    assert_int_equal(f->co.npending, 3);
+    /* a/0 uploads a file for each; a/1 uploads one for 1 that its snapshot of 3 references. */
+    put_shared(f, "only1");
+    put_shared(f, "only2");
+    put_shared(f, "both13");
+    ack_shared(f, 1, "only1");
+    ack_shared_by(f, 1, 1, "both13");
+    ack_shared_by(f, 1, 3, "both13");
+    ack_shared(f, 2, "only2");
+    /* Acknowledgements of the three in mixed order; b/0 holds up 1. */
+    ack(f, f->vout, 1, 3);
+    ack(f, f->vout, 1, 1);
+    ack(f, f->vout, 1, 2);
+    ack_all_but(f, 1, f->va, 0, f->vb, 0);
+    assert_int_equal(f->co.latest, 0);
+    ack_all_but(f, 2, f->va, 0, f->vout, 1);
+    assert_int_equal(f->co.latest, 2); /* 2 first: every subtask acknowledged it */
+    assert_int_equal(f->log.last_notice, 2);
+    assert_int_equal(f->log.notices, 1);
+    /* 1 was subsumed: aborted, its directory and its own upload gone; 3 keeps its file. */
+    assert_int_equal(f->co.aborted, 1);
+    assert_non_null(strstr(f->co.last_abort_reason, "subsumed by checkpoint 2"));
+    assert_null(sl_coordinator_pending(&f->co, 1));
+    assert_false(chk_exists(f, 1));
+    assert_false(shared_exists(f, "only1"));
+    assert_true(shared_exists(f, "only2"));
+    assert_true(shared_exists(f, "both13"));
+    /* b/0's late acknowledgement of 1 is dropped. */
+    ack(f, f->vb, 0, 1);
+    assert_int_equal(f->co.latest, 2);
+    assert_int_equal(f->co.aborted, 1);
+    assert_int_equal(f->co.npending, 1);
+    /* A slot is free again: 4 starts while 3 is pending. */
+    trigger(f, 4);
+    ack_all_but(f, 3, NONE, 0, NONE, 0);
+    assert_int_equal(f->co.latest, 3);
+    assert_int_equal(f->co.completed, 2);
+    assert_true(shared_exists(f, "both13"));
+    assert_non_null(sl_coordinator_pending(&f->co, 4));
+    /* A task failure aborts every pending one, with the reason. */
+    trigger(f, 5);
+    sl_coordinator_stop(&f->co, "a task failed");
+    assert_int_equal(f->co.npending, 0);
+    assert_int_equal(f->co.aborted, 3);
+    assert_non_null(strstr(f->co.last_abort_reason, "a task failed"));
+    no_trigger(f);
+}
+
+static void test_concurrent_timeouts(void **state) {
+    fx_t *f = *state; /* timeout 2.5 s, a tick is 1 s */
+    trigger(f, 1);
+    trigger(f, 2);
+    trigger(f, 3);
+    put_shared(f, "up1");
+    put_shared(f, "up1b");
+    ack_shared(f, 1, "up1");
+    ack_shared_by(f, 1, 1, "up1b");
+    assert_int_equal(f->co.aborted, 0);
+    trigger(f, 4); /* 1 timed out, alone: a slot for 4 */
+    assert_int_equal(f->co.aborted, 1);
+    assert_null(sl_coordinator_pending(&f->co, 1));
+    assert_non_null(sl_coordinator_pending(&f->co, 2));
+    assert_non_null(strstr(f->co.last_abort_reason, "checkpoint 1: timed out"));
+    assert_false(chk_exists(f, 1));
+    /* Its uploads stay until a later checkpoint completed: a/0's snapshot of 2 may still name
+     * up1 (it did not hear of the abort), and does. */
+    assert_true(shared_exists(f, "up1"));
+    assert_true(shared_exists(f, "up1b"));
+    ack_shared(f, 2, "up1");
+    /* 2 completes in time; 3, later, stays pending. */
+    ack_all_but(f, 2, NONE, 0, NONE, 0);
+    assert_int_equal(f->co.latest, 2);
+    assert_true(shared_exists(f, "up1"));   /* 2 references it */
+    assert_false(shared_exists(f, "up1b")); /* nothing does */
+    assert_non_null(sl_coordinator_pending(&f->co, 3));
+    trigger(f, 5); /* 3 still in time */
+    assert_int_equal(f->co.aborted, 1);
+    trigger(f, 6); /* 3 timed out */
+    assert_int_equal(f->co.aborted, 2);
+    assert_null(sl_coordinator_pending(&f->co, 3));
+    assert_non_null(sl_coordinator_pending(&f->co, 4));
+    ack_all_but(f, 3, NONE, 0, NONE, 0); /* late: dropped */
+    assert_int_equal(f->co.latest, 2);
+}
+
+static void test_concurrent_min_pause(void **state) {
+    fx_t *f = *state; /* min-pause 500 ms: one at a time although 3 are allowed */
+    assert_int_equal(f->co.max_concurrent, 1);
+    trigger(f, 1);
+    no_trigger(f);
+    no_trigger(f);
+    ack_all_but(f, 1, NONE, 0, NONE, 0);
+    trigger(f, 2);
+    no_trigger(f);
+    assert_int_equal(f->co.npending, 1);
+}
+
+static void test_concurrent_finished(void **state) {
+    fx_t *f = *state;
+    char fin[256], want[256];
+    trigger(f, 1);
+    trigger(f, 2);
+    trigger(f, 3);
+    /* b/0 snapshotted 1 and finished: 1 awaits its acknowledgement, 2 and 3 complete without
+     * it. u/1 finished after snapshotting 2: 2 awaits it, 3 does not. */
+    sl_coordinator_task_finished(&f->co, f->vb, 0, 1);
+    sl_coordinator_task_finished(&f->co, f->vu, 1, 2);
+    ack_all_but(f, 1, f->vb, 0, NONE, 0);
+    ack_all_but(f, 2, f->vb, 0, f->vu, 1);
+    assert_int_equal(f->co.latest, 0);
+    ack(f, f->vb, 0, 1); /* 1 complete */
+    assert_int_equal(f->co.latest, 1);
+    ack(f, f->vu, 1, 2); /* 2 complete */
+    assert_int_equal(f->co.latest, 2);
+    ack_all_but(f, 3, f->vb, 0, f->vu, 1);
+    assert_int_equal(f->co.latest, 3);
+    assert_int_equal(f->co.completed, 3);
+    assert_int_equal(f->co.aborted, 0);
+    assert_int_equal(finished_in(f, f->co.storage.job_dir, 2, fin, sizeof fin), 1);
+    snprintf(want, sizeof want, "v%u:b/0 ", f->vb);
+    assert_string_equal(fin, want);
+    assert_int_equal(finished_in(f, f->co.storage.job_dir, 3, fin, sizeof fin), 2);
+}
+
+/* A savepoint waits for the pending checkpoints, and none starts while it is taken. */
+static void test_concurrent_savepoint(void **state) {
+    fx_t *f = *state;
+    char err[256];
+    trigger(f, 1);
+    trigger(f, 2);
+    assert_int_equal(sl_coordinator_request_savepoint(&f->co, f->dir, false, on_savepoint, &f->log, err, sizeof err),
+                     0);
+    no_trigger(f);
+    ack_all_but(f, 2, NONE, 0, NONE, 0); /* 1 subsumed */
+    assert_int_equal(f->co.npending, 0);
+    trigger(f, 3);
+    assert_true(f->log.last_barrier & SL_CKPT_SAVEPOINT_BIT);
+    no_trigger(f);
+    ack_all_but(f, 3, NONE, 0, NONE, 0);
+    assert_int_equal(f->log.sp_calls, 1);
+    if (f->log.sp_status != 0)
+        fail_msg("savepoint: %s", f->log.sp_path);
+    trigger(f, 4);
+    trigger(f, 5);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_ack_then_finish, setup, teardown),
@@ -357,6 +566,11 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_no_trigger_without_sources, setup, teardown),
         cmocka_unit_test_setup_teardown(test_all_finished_aborts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_savepoint_after_finish, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_subsume, setup3, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_timeouts, setup3_timeout, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_min_pause, setup3_pause, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_finished, setup3, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_savepoint, setup3, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
