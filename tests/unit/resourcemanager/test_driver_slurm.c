@@ -23,6 +23,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "children.h"
 #include "resourcemanager/driver.h"
 #include "resourcemanager/proc.h"
 
@@ -71,29 +72,6 @@ static void wait_job_state(long job, const char *want, int seconds) {
 static void wait_job_unlisted(long job, int seconds) {
     for (int i = 0; i < seconds * 5 && job_listed(job); i++) usleep(200 * 1000);
     assert_false(job_listed(job));
-}
-
-/* Processes whose parent is this test (a leftover sbatch would be one). */
-static int count_children(void) {
-    DIR *d = opendir("/proc");
-    assert_non_null(d);
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        char path[300], buf[512];
-        int ppid;
-        if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
-        FILE *f = fopen(path, "r");
-        if (!f) continue;
-        size_t len = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
-        buf[len] = '\0';
-        char *rp = strrchr(buf, ')');
-        if (rp && sscanf(rp + 2, "%*c %d", &ppid) == 1 && ppid == getpid()) n++;
-    }
-    closedir(d);
-    return n;
 }
 
 /* A TCP socket on 127.0.0.1 with a free port; listening (but never accepting) if asked. */

@@ -18,35 +18,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "children.h"
 #include "resourcemanager/driver_thread.h"
 #include "resourcemanager/proc.h"
 
 static const sl_rm_profile_t profile = {.cpu_cores = 1, .memory_mib = 256, .slots = 1};
 static const char *const sleeper[] = {"sh", "-c", "exec sleep 300", NULL};
 static char work_dir[64];
-
-/* Processes whose parent is this test (a leftover sbatch or worker would be one). */
-static int count_children(void) {
-    DIR *d = opendir("/proc");
-    assert_non_null(d);
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        char path[300], buf[512];
-        int ppid;
-        if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
-        FILE *f = fopen(path, "r");
-        if (!f) continue;
-        size_t len = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
-        buf[len] = '\0';
-        char *rp = strrchr(buf, ')');
-        if (rp && sscanf(rp + 2, "%*c %d", &ppid) == 1 && ppid == getpid()) n++;
-    }
-    closedir(d);
-    return n;
-}
 
 static int setup(void **state) {
     strcpy(work_dir, "/tmp/sl_test_dthread_XXXXXX");

@@ -17,33 +17,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "children.h"
 #include "resourcemanager/proc.h"
-
-/* Processes whose parent is this test: a zombie or a forgotten child shows up here. */
-static int count_children(void) {
-    DIR *d = opendir("/proc");
-    assert_non_null(d);
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        char path[300], buf[512];
-        if (e->d_name[0] < '0' || e->d_name[0] > '9')
-            continue;
-        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
-        FILE *f = fopen(path, "r");
-        if (!f)
-            continue;
-        size_t len = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
-        buf[len] = '\0';
-        char *rp = strrchr(buf, ')');
-        int ppid;
-        if (rp && sscanf(rp + 2, "%*c %d", &ppid) == 1 && ppid == getpid())
-            n++;
-    }
-    closedir(d);
-    return n;
-}
 
 /* Is a process running whose command line contains `needle`? */
 static int process_with_arg(const char *needle) {

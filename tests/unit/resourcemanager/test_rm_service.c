@@ -27,6 +27,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "children.h"
 #include "resourcemanager/proc.h"
 #include "resourcemanager/rm_service.h"
 #include "rpc/rpc.h"
@@ -54,31 +55,6 @@ static int sh_lines(const char *cmd, char *first, size_t len) {
             snprintf(first, len, "%s", line);
         }
     pclose(f);
-    return n;
-}
-
-/* Processes whose parent is this test process (the driver's sbatch would be one). */
-static int children_named(const char *comm) {
-    DIR *d = opendir("/proc");
-    assert_non_null(d);
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        char path[300], buf[512], name[64];
-        int ppid;
-        if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
-        FILE *f = fopen(path, "r");
-        if (!f) continue;
-        size_t len = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
-        buf[len] = '\0';
-        char *lp = strchr(buf, '('), *rp = strrchr(buf, ')');
-        if (!lp || !rp || sscanf(rp + 2, "%*c %d", &ppid) != 1 || ppid != getpid()) continue;
-        snprintf(name, sizeof name, "%.*s", (int)(rp - lp - 1), lp + 1);
-        n += comm == NULL || strcmp(name, comm) == 0;
-    }
-    closedir(d);
     return n;
 }
 
