@@ -151,7 +151,8 @@ static int add_file_size(const char *p, const struct stat *st, int flag, struct 
 /* Bytes of the regular files below `dir`. */
 static uint64_t dir_bytes(const char *dir) {
     tree_bytes = 0;
-    nftw(dir, add_file_size, 16, FTW_PHYS);
+    if (nftw(dir, add_file_size, 16, FTW_PHYS) != 0)
+        die("measuring the instance's size on disk", SL_EIO);
     return tree_bytes;
 }
 

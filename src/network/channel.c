@@ -99,16 +99,20 @@ int sl_channel_event(sl_channel_t *c, sl_channel_entry_kind_t kind, int64_t valu
     return enqueue(c, (sl_channel_entry_t){kind, NULL, value});
 }
 
+/* Under c->mu: the oldest entry into *e, if any (returns 1). */
+static int pop_locked(sl_channel_t *c, sl_channel_entry_t *e) {
+    if (c->len == 0)
+        return 0;
+    *e = c->q[c->head];
+    c->head = (c->head + 1) & (c->cap - 1);
+    c->len--;
+    return 1;
+}
+
 int sl_channel_poll(sl_channel_t *c, sl_channel_entry_t *e) {
-    int got = 0;
     bool requeue = false;
     pthread_mutex_lock(&c->mu);
-    if (c->len) {
-        *e = c->q[c->head];
-        c->head = (c->head + 1) & (c->cap - 1);
-        c->len--;
-        got = 1;
-    }
+    int got = pop_locked(c, e);
     if (c->len == 0)
         c->in_ready_queue = false;
     else
@@ -121,14 +125,8 @@ int sl_channel_poll(sl_channel_t *c, sl_channel_entry_t *e) {
 }
 
 int sl_channel_take(sl_channel_t *c, sl_channel_entry_t *e) {
-    int got = 0;
     pthread_mutex_lock(&c->mu);
-    if (c->len) {
-        *e = c->q[c->head];
-        c->head = (c->head + 1) & (c->cap - 1);
-        c->len--;
-        got = 1;
-    }
+    int got = pop_locked(c, e);
     /* Left non-empty, the channel stays marked: the producer's next sends need not wake a
      * consumer that is still draining it, or holding an entry until it may send it. */
     if (c->len == 0)
