@@ -334,8 +334,7 @@ static void abort_pending(sl_coordinator_t *co, sl_coordinator_pending_t *p, con
     else
         defer_orphans(co, p);
     remove_pending(co, p);
-    char err[256];
-    sl_ckpt_discard(&co->storage, id, err, sizeof err);
+    discard_checkpoint(co, (int64_t)id); /* logged; an aborted checkpoint's leftovers are not fatal */
     if (savepoint)
         finish_savepoint(co, SL_ECANCELED, co->last_abort_reason);
     schedule_after_end(co);
@@ -655,8 +654,7 @@ void sl_coordinator_collect_garbage(sl_coordinator_t *co) {
         struct stat st;
         if (*end != '\0' || sl_ckpt_metadata_path(&co->storage, id, mpath, sizeof mpath) != 0 || stat(mpath, &st) == 0)
             continue;
-        char err[256];
-        sl_ckpt_discard(&co->storage, id, err, sizeof err);
+        discard_checkpoint(co, (int64_t)id); /* logged; a leftover directory is not fatal */
     }
     if (d)
         closedir(d);
